@@ -1,0 +1,28 @@
+// Command git-credential-bbtoken is a git credential helper that serves
+// scoped Bitbucket tokens from the OS keyring. See internal/cli.
+package main
+
+import (
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/cli"
+)
+
+func main() {
+	dir, _ := os.Getwd()
+	exe, _ := os.Executable()
+	fd := int(os.Stdin.Fd())
+	os.Exit(cli.Main(cli.Env{
+		Args:         os.Args[1:],
+		Stdin:        os.Stdin,
+		Stdout:       os.Stdout,
+		Stderr:       os.Stderr,
+		Getenv:       os.Getenv,
+		Dir:          dir,
+		Executable:   exe,
+		IsTerminal:   func() bool { return term.IsTerminal(fd) },
+		ReadPassword: func() ([]byte, error) { return term.ReadPassword(fd) },
+	}))
+}

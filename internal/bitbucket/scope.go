@@ -1,0 +1,386 @@
+// Package bitbucket knows how Bitbucket Cloud and Data Center lay out their
+// URLs: it turns the URLs users paste into token scopes and decides whether a
+// request git makes falls inside a scope.
+package bitbucket
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Flavor is the kind of Bitbucket a host runs.
+type Flavor string
+
+// The two flavours of Bitbucket.
+const (
+	Cloud      Flavor = "cloud"
+	DataCenter Flavor = "datacenter"
+)
+
+// CloudHost is the one host that is Cloud without being told.
+const CloudHost = "bitbucket.org"
+
+// ParseFlavor accepts the names users type for a flavour.
+func ParseFlavor(s string) (Flavor, error) {
+	switch strings.ToLower(s) {
+	case "cloud":
+		return Cloud, nil
+	case "datacenter", "data-center", "dc", "server":
+		return DataCenter, nil
+	}
+	return "", fmt.Errorf("unknown flavor %q: use cloud or datacenter", s)
+}
+
+// DefaultFlavor is the flavour of a host nobody configured.
+func DefaultFlavor(host string) Flavor {
+	if host == CloudHost {
+		return Cloud
+	}
+	return DataCenter
+}
+
+// Level says how much of a host a scope covers.
+type Level int
+
+// Scope levels, from broadest to narrowest.
+const (
+	LevelHost       Level = iota // every repository on the host (or under a DC context path)
+	LevelGroup                   // a Cloud workspace, a DC project or a DC user's personal space
+	LevelRepository              // one repository
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelHost:
+		return "host"
+	case LevelGroup:
+		return "group"
+	default:
+		return "repository"
+	}
+}
+
+// Errors callers branch on.
+var (
+	ErrNotHTTPS = errors.New("plain http is never served a token: use an https URL")
+	ErrSSHURL   = errors.New("SSH URLs cannot use tokens")
+	ErrBadURL   = errors.New("not a Bitbucket URL")
+	ErrBadHost  = errors.New("invalid host")
+)
+
+// Scope is the URL prefix a token is valid for: https, a host[:port] and a
+// path prefix that matches on '/' boundaries.
+type Scope struct {
+	Host string // lower case, default port dropped
+	Path string // canonical: no leading or trailing '/', no ".git"; "" for host-wide
+}
+
+// String renders the scope as the URL users see in `list`.
+func (s Scope) String() string {
+	if s.Path == "" {
+		return "https://" + s.Host
+	}
+	return "https://" + s.Host + "/" + s.Path
+}
+
+// Segments splits the path; nil for a host-wide scope.
+func (s Scope) Segments() []string {
+	if s.Path == "" {
+		return nil
+	}
+	return strings.Split(s.Path, "/")
+}
+
+// Level reports how broad the scope is for a host of the given flavour.
+func (s Scope) Level(f Flavor) Level {
+	return levelOf(f, s.Segments())
+}
+
+func levelOf(f Flavor, segs []string) Level {
+	if f == Cloud {
+		switch {
+		case len(segs) == 0:
+			return LevelHost
+		case len(segs) == 1:
+			return LevelGroup
+		}
+		return LevelRepository
+	}
+	i := indexOf(segs, "scm")
+	switch {
+	case i < 0 || len(segs) == i+1:
+		return LevelHost
+	case len(segs) == i+2:
+		return LevelGroup
+	}
+	return LevelRepository
+}
+
+// NormalizeHost lower-cases a host[:port], drops https' default port and
+// refuses anything that is not plainly a host, so that look-alikes such as a
+// host with userinfo never compare equal to a real one.
+func NormalizeHost(host string) (string, error) {
+	if host == "" {
+		return "", fmt.Errorf("%w: empty", ErrBadHost)
+	}
+	for _, r := range host {
+		if r <= ' ' || r == 0x7f || r == '/' || r == '\\' || r == '@' || r == '?' || r == '#' || r == '%' {
+			return "", fmt.Errorf("%w: unexpected character %q", ErrBadHost, r)
+		}
+	}
+	h := strings.ToLower(host)
+	h = strings.TrimSuffix(h, ":443")
+	if h == "" || strings.HasPrefix(h, ":") {
+		return "", fmt.Errorf("%w: no host name", ErrBadHost)
+	}
+	return h, nil
+}
+
+// ParseScope reads a scope URL as written in the index (the output of
+// Scope.String), without any Bitbucket-specific rewriting.
+func ParseScope(raw string) (Scope, error) {
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok {
+		return Scope{}, fmt.Errorf("%w: scope %q does not start with https://", ErrBadURL, raw)
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	h, err := NormalizeHost(host)
+	if err != nil {
+		return Scope{}, err
+	}
+	segs, ok := CleanPath(path)
+	if !ok {
+		return Scope{}, fmt.Errorf("%w: scope %q has an unsafe path", ErrBadURL, raw)
+	}
+	return Scope{Host: h, Path: strings.Join(segs, "/")}, nil
+}
+
+// CleanPath splits a path as git sends it (already percent-decoded) into
+// segments, dropping leading and trailing slashes and a ".git" suffix on each
+// segment. ok is false for paths that could be read two ways by a server
+// (".", "..", empty segments, leftover '%' escapes, backslashes, control
+// characters): those must never be matched against a path scope.
+func CleanPath(p string) (segs []string, ok bool) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil, true
+	}
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "%\\") {
+			return nil, false
+		}
+		for _, r := range s {
+			if r < ' ' || r == 0x7f {
+				return nil, false
+			}
+		}
+		s = strings.TrimSuffix(s, ".git")
+		if s == "" {
+			return nil, false
+		}
+		parts[i] = s
+	}
+	return parts, true
+}
+
+// Covers reports whether a request for reqSegs (from CleanPath) on a host of
+// flavour f falls inside the scope. The host must already be normalised.
+func (s Scope) Covers(f Flavor, host string, reqSegs []string) bool {
+	if host != s.Host {
+		return false
+	}
+	return hasPrefix(f, reqSegs, s.Segments())
+}
+
+// SamePath reports whether two segment lists name the same path on a host
+// of flavour f.
+func SamePath(f Flavor, a, b []string) bool {
+	return len(a) == len(b) && hasPrefix(f, a, b)
+}
+
+func hasPrefix(f Flavor, segs, prefix []string) bool {
+	if len(prefix) > len(segs) {
+		return false
+	}
+	for i, p := range prefix {
+		if !segmentEqual(f, prefix, i, p, segs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// segmentEqual compares one segment: Cloud slugs are case-insensitive, and so
+// are Data Center project keys (the segment after "scm"); the rest of a Data
+// Center path is compared exactly.
+func segmentEqual(f Flavor, prefix []string, i int, a, b string) bool {
+	if f == Cloud {
+		return strings.EqualFold(a, b)
+	}
+	if i > 0 && prefix[i-1] == "scm" && !strings.HasPrefix(a, "~") {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
+}
+
+// RepositoryPath is the part of a request path that names the repository
+// (git-lfs and smart-HTTP append more), so that per-repository decisions do
+// not depend on which endpoint git happened to call.
+func RepositoryPath(f Flavor, segs []string) []string {
+	if f == Cloud {
+		if len(segs) > 2 {
+			return segs[:2]
+		}
+		return segs
+	}
+	if i := indexOf(segs, "scm"); i >= 0 && len(segs) > i+3 {
+		return segs[:i+3]
+	}
+	return segs
+}
+
+// CanonicalPath renders segments in the form stored in the index: Cloud in
+// lower case, Data Center project keys in upper case.
+func CanonicalPath(f Flavor, segs []string) string {
+	out := make([]string, len(segs))
+	for i, s := range segs {
+		switch {
+		case f == Cloud:
+			s = strings.ToLower(s)
+		case i > 0 && segs[i-1] == "scm" && !strings.HasPrefix(s, "~"):
+			s = strings.ToUpper(s)
+		}
+		out[i] = s
+	}
+	return strings.Join(out, "/")
+}
+
+// ParseUserURL turns what a user pastes (a clone URL, a browser URL or a
+// prefix) into a scope. flavorOf tells the flavour of a normalised host.
+func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return Scope{}, "", fmt.Errorf("%w: empty URL", ErrBadURL)
+	}
+	if isSSH(raw) {
+		return Scope{}, "", fmt.Errorf("%w: %s is an SSH remote; use its https clone URL", ErrSSHURL, redactUserinfo(raw))
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Scope{}, "", fmt.Errorf("%w: cannot parse %s", ErrBadURL, redactUserinfo(raw))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+	case "http":
+		return Scope{}, "", ErrNotHTTPS
+	default:
+		return Scope{}, "", fmt.Errorf("%w: scheme %q is not https", ErrBadURL, u.Scheme)
+	}
+	host, err := NormalizeHost(u.Host)
+	if err != nil {
+		return Scope{}, "", err
+	}
+	segs, ok := CleanPath(u.Path)
+	if !ok {
+		return Scope{}, "", fmt.Errorf("%w: path %q has empty, '.' or '..' segments or escapes", ErrBadURL, u.Path)
+	}
+	f := flavorOf(host)
+	if f == Cloud {
+		segs = cloudScope(segs)
+	} else {
+		segs = dataCenterScope(segs)
+	}
+	return Scope{Host: host, Path: CanonicalPath(f, segs)}, f, nil
+}
+
+// cloudScope keeps workspace and repository from a Cloud URL; browser URLs
+// such as ws/repo/src/main or ws/workspace/projects/KEY add more.
+func cloudScope(segs []string) []string {
+	if len(segs) >= 2 && strings.EqualFold(segs[1], "workspace") {
+		return segs[:1]
+	}
+	if len(segs) > 2 {
+		return segs[:2]
+	}
+	return segs
+}
+
+// dataCenterScope rewrites browser URLs (/projects/KEY/repos/slug/...,
+// /users/u/repos/slug) to the /scm/ form git uses, keeping a context path.
+func dataCenterScope(segs []string) []string {
+	for i, s := range segs {
+		rest := segs[i+1:]
+		ctx := append([]string(nil), segs[:i]...)
+		switch s {
+		case "scm":
+			if len(rest) > 2 {
+				rest = rest[:2]
+			}
+			return append(append(ctx, "scm"), rest...)
+		case "projects", "users":
+			if len(rest) == 0 {
+				continue
+			}
+			group := rest[0]
+			if s == "users" {
+				group = "~" + group
+			}
+			out := append(ctx, "scm", group)
+			if len(rest) >= 3 && rest[1] == "repos" {
+				out = append(out, rest[2])
+			}
+			return out
+		}
+	}
+	return segs // a context path, or nothing: the whole instance
+}
+
+func isSSH(raw string) bool {
+	if strings.HasPrefix(strings.ToLower(raw), "ssh://") || strings.HasPrefix(strings.ToLower(raw), "git@") {
+		return true
+	}
+	// scp-like user@host:path has a ':' before any '/' and no "://".
+	if !strings.Contains(raw, "://") {
+		colon := strings.IndexByte(raw, ':')
+		slash := strings.IndexByte(raw, '/')
+		at := strings.IndexByte(raw, '@')
+		return at >= 0 && colon > at && (slash < 0 || colon < slash)
+	}
+	return false
+}
+
+// redactUserinfo keeps a password pasted inside a URL out of messages.
+func redactUserinfo(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+			return scheme + "://" + user + ":****@" + rest[at+1:]
+		}
+	}
+	return raw
+}
+
+// RedactURL is redactUserinfo for callers outside the package.
+func RedactURL(raw string) string { return redactUserinfo(raw) }
+
+func indexOf(segs []string, s string) int {
+	for i, v := range segs {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,261 @@
+// Package cli is git-credential-bbtoken's command line: git's helper
+// operations (get, store, erase) and the user's commands. It takes its
+// streams and environment as arguments so tests drive it without a process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the user (or git) gave something wrong, or something failed
+	ExitUsage = 2 // the command line itself is wrong
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = "dev"
+
+// Env is everything a run depends on.
+type Env struct {
+	Args   []string // without the program name
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Dir is the working directory (for `add` without a URL).
+	Dir string
+	// ConfigDir holds the index; "" means the user's config directory.
+	ConfigDir string
+	// Secrets is the secret backend; nil means the OS keyring.
+	Secrets store.Secrets
+	// Executable is this program's path, for `setup`.
+	Executable string
+	// Git is the git binary `setup` runs; "" means git from PATH.
+	Git string
+	// IsTerminal reports whether stdin is a terminal; ReadPassword reads
+	// a line from it without echo. Both nil when there is no terminal.
+	IsTerminal   func() bool
+	ReadPassword func() ([]byte, error)
+	Now          func() time.Time
+}
+
+// errUsage marks command-line mistakes (exit 2).
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+func (e usageError) Is(t error) bool {
+	return t == errUsage
+}
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// Main runs one command and returns the exit code.
+func Main(env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if len(env.Args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return ExitUsage
+	}
+	op, args := env.Args[0], env.Args[1:]
+	switch op {
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	case "version", "--version":
+		fmt.Fprintf(env.Stdout, "git-credential-bbtoken %s\n", Version)
+		return ExitOK
+	}
+	cmd, ok := commands[op]
+	if !ok {
+		if isGitOperation(op) {
+			return ExitOK // git may grow operations: ignore them silently
+		}
+		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: unknown command %q (see git-credential-bbtoken help)\n", op)
+		return ExitUsage
+	}
+	tr, err := trace.Open(env.Getenv(trace.EnvVar), env.Stderr)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %v\n", err)
+		return ExitUsage
+	}
+	defer tr.Close()
+	r := &runner{env: env, trace: tr}
+	if err := cmd(r, args); err != nil {
+		msg := oneLine(err.Error())
+		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %s: %s\n", op, msg)
+		tr.Printf("%s: failed: %s", op, msg)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(env.Stderr, "run `git-credential-bbtoken help` for usage\n")
+			return ExitUsage
+		}
+		return ExitError
+	}
+	return ExitOK
+}
+
+// isGitOperation tells git's (future) helper operations from typos of our
+// commands: git only ever passes a single lower-case word.
+func isGitOperation(op string) bool {
+	if op == "" || strings.HasPrefix(op, "-") {
+		return false
+	}
+	for _, r := range op {
+		if (r < 'a' || r > 'z') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
+}
+
+type runner struct {
+	env   Env
+	trace *trace.Logger
+}
+
+var commands map[string]func(*runner, []string) error
+
+func init() {
+	commands = map[string]func(*runner, []string) error{
+		"get":    (*runner).get,
+		"store":  (*runner).store,
+		"erase":  (*runner).erase,
+		"add":    (*runner).add,
+		"list":   (*runner).list,
+		"remove": (*runner).remove,
+		"setup":  (*runner).setup,
+	}
+}
+
+// keyringTimeout bounds each keyring call. git operations get a short one
+// (git must never hang); interactive commands a longer one, since a person
+// may be typing into an unlock prompt.
+func (r *runner) keyringTimeout(interactive bool) (time.Duration, error) {
+	if v := r.env.Getenv("GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, usagef("GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=%q is not a duration like 5s", v)
+		}
+		return d, nil
+	}
+	if interactive {
+		return 60 * time.Second, nil
+	}
+	return 5 * time.Second, nil
+}
+
+func (r *runner) helper(interactive bool) (*helper.Helper, error) {
+	dir := r.env.ConfigDir
+	if dir == "" {
+		var err error
+		if dir, err = store.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	secrets := r.env.Secrets
+	if secrets == nil {
+		timeout, err := r.keyringTimeout(interactive)
+		if err != nil {
+			return nil, err
+		}
+		secrets = store.NewKeyring(timeout)
+	}
+	return &helper.Helper{
+		Store:   &store.Store{Dir: dir, Secrets: secrets},
+		Now:     r.env.Now,
+		Trace:   r.trace,
+		Notices: r.env.Stderr,
+	}, nil
+}
+
+// readQuery reads git's description from stdin.
+func (r *runner) readQuery(args []string) (*credential.Credential, error) {
+	if len(args) > 0 {
+		return nil, usagef("unexpected arguments %q", args)
+	}
+	return credential.Read(r.env.Stdin)
+}
+
+func (r *runner) get(args []string) error {
+	q, err := r.readQuery(args)
+	if err != nil {
+		return err
+	}
+	h, err := r.helper(false)
+	if err != nil {
+		return err
+	}
+	a, err := h.Get(context.Background(), q)
+	if err != nil || a == nil {
+		return err
+	}
+	return credential.Write(r.env.Stdout, a)
+}
+
+func (r *runner) store(args []string) error {
+	q, err := r.readQuery(args)
+	if err != nil {
+		return err
+	}
+	h, err := r.helper(false)
+	if err != nil {
+		return err
+	}
+	return h.StoreCredential(context.Background(), q)
+}
+
+func (r *runner) erase(args []string) error {
+	q, err := r.readQuery(args)
+	if err != nil {
+		return err
+	}
+	h, err := r.helper(false)
+	if err != nil {
+		return err
+	}
+	return h.Erase(context.Background(), q)
+}
+
+// parseFlags lets flags and positional arguments mix (`add URL --kind x`),
+// which the flag package alone does not.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, usagef("%s", commandUsage[fs.Name()])
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,347 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/gitrepo"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/setup"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+const usage = `git-credential-bbtoken: scoped Bitbucket tokens for git, kept in the OS keyring
+
+Usage:
+  git-credential-bbtoken add [URL] [--kind repository|project|workspace|api|personal]
+                         [--username NAME] [--expires YYYY-MM-DD] [--label TEXT]
+        Store a token (read from stdin, or prompted for without echo on a
+        terminal) for a clone URL, browser URL or prefix. Without URL, inside
+        a git work tree: the origin remote's repository. Prints the entry id.
+  git-credential-bbtoken list [--json]
+        Show stored tokens (never their secrets).
+  git-credential-bbtoken remove ID|URL
+        Delete a token: its metadata and its keyring secret.
+  git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]
+        Make git use this helper (and only it) for each host
+        (default https://bitbucket.org), with credential.useHttpPath=true.
+  git-credential-bbtoken version | help
+  git-credential-bbtoken get | store | erase
+        git's credential helper protocol (git runs these).
+
+Environment:
+  GIT_CREDENTIAL_BBTOKEN_TRACE=1|/abs/file   trace decisions (secrets masked)
+  GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=5s  bound on each keyring call
+
+Exit status: 0 success, 1 error, 2 usage error.
+`
+
+var commandUsage = map[string]string{
+	"add":    "usage: git-credential-bbtoken add [URL] [--kind KIND] [--username NAME] [--expires YYYY-MM-DD] [--label TEXT]",
+	"list":   "usage: git-credential-bbtoken list [--json]",
+	"remove": "usage: git-credential-bbtoken remove ID|URL",
+	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]",
+}
+
+func (r *runner) add(args []string) error {
+	fs := flag.NewFlagSet("add", flag.ContinueOnError)
+	kind := fs.String("kind", "", "")
+	username := fs.String("username", "", "")
+	expires := fs.String("expires", "", "")
+	label := fs.String("label", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("add takes at most one URL, got %d arguments (the token is read from stdin, never from arguments)", len(pos))
+	}
+	if *kind != "" && !slices.Contains(store.AddKinds, store.Kind(*kind)) {
+		return usagef("--kind %q: use repository, project, workspace, api or personal", *kind)
+	}
+	url := ""
+	if len(pos) == 1 {
+		url = pos[0]
+	} else {
+		url, err = gitrepo.RemoteURL(r.env.Dir, "origin")
+		if err != nil {
+			return fmt.Errorf("no URL given and %w: pass the repository's URL, e.g. add https://bitbucket.org/WORKSPACE/REPO", err)
+		}
+		fmt.Fprintf(r.env.Stderr, "using the origin remote: %s\n", bitbucket.RedactURL(url))
+	}
+	h, err := r.helper(r.interactive())
+	if err != nil {
+		return err
+	}
+	token, err := r.readToken(url)
+	if err != nil {
+		return err
+	}
+	e, err := h.Add(context.Background(), helper.AddOptions{
+		URL: url, Kind: store.Kind(*kind), Username: *username,
+		Expires: *expires, Label: *label, Token: token,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(r.env.Stdout, e.ID)
+	who := e.Username
+	if e.AuthType != "" {
+		who = e.AuthType
+	}
+	fmt.Fprintf(r.env.Stderr, "added %s token %s for %s (as %s)\n", e.Kind, credential.Secret(token), e.URL, who)
+	return nil
+}
+
+func (r *runner) interactive() bool {
+	return r.env.IsTerminal != nil && r.env.IsTerminal()
+}
+
+// readToken reads the token: without echo from a terminal, else the first
+// line of stdin. Never from argv, where every process could read it.
+func (r *runner) readToken(url string) (credential.Secret, error) {
+	var raw string
+	if r.interactive() && r.env.ReadPassword != nil {
+		fmt.Fprintf(r.env.Stderr, "Token for %s (input hidden): ", bitbucket.RedactURL(url))
+		b, err := r.env.ReadPassword()
+		fmt.Fprintln(r.env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the token: %w", err)
+		}
+		raw = string(b)
+	} else {
+		br := bufio.NewReaderSize(io.LimitReader(r.env.Stdin, helper.MaxTokenLength*2), 4096)
+		line, err := br.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the token from stdin: %w", err)
+		}
+		if errors.Is(err, io.EOF) && len(line) >= helper.MaxTokenLength*2 {
+			return "", fmt.Errorf("%w: the first line of stdin is longer than %d bytes", helper.ErrBadToken, helper.MaxTokenLength)
+		}
+		raw = line
+	}
+	tok := credential.Secret(strings.TrimSpace(raw))
+	r.trace.Redact(tok)
+	if tok == "" {
+		return "", fmt.Errorf("%w: no token on stdin (pipe it in, e.g. `add URL < token.txt`, or run on a terminal to be prompted)", helper.ErrBadToken)
+	}
+	return tok, nil
+}
+
+// listed is one row of `list --json`.
+type listed struct {
+	ID       string `json:"id"`
+	URL      string `json:"url"`
+	Kind     string `json:"kind"`
+	Username string `json:"username"`
+	Label    string `json:"label"`
+	Expires  string `json:"expires"`
+	State    string `json:"state"`
+}
+
+func (r *runner) list(args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("list takes no arguments")
+	}
+	h, err := r.helper(false)
+	if err != nil {
+		return err
+	}
+	ix, err := h.Store.Load() // the index only: list works without a keyring
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if r.env.Now != nil {
+		now = r.env.Now()
+	}
+	rows := make([]listed, 0, len(ix.Entries))
+	for _, e := range ix.Entries {
+		user := e.Username
+		if e.AuthType != "" {
+			user = ""
+		}
+		rows = append(rows, listed{
+			ID: e.ID, URL: e.URL, Kind: string(e.Kind), Username: user, Label: e.Label,
+			Expires: e.Expires, State: string(e.EffectiveState(now)),
+		})
+	}
+	slices.SortStableFunc(rows, func(a, b listed) int { return strings.Compare(a.URL+a.Kind, b.URL+b.Kind) })
+	if *asJSON {
+		enc := json.NewEncoder(r.env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(r.env.Stdout, "no tokens stored; add one with: git-credential-bbtoken add https://bitbucket.org/WORKSPACE/REPO")
+		return nil
+	}
+	tw := tabwriter.NewWriter(r.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tEXPIRES\tUSERNAME\tURL\tLABEL")
+	for _, row := range rows {
+		user := row.Username
+		if user == "" {
+			user = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Kind, row.State, dash(row.Expires), user, row.URL, row.Label)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (r *runner) remove(args []string) error {
+	fs := flag.NewFlagSet("remove", flag.ContinueOnError)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", commandUsage["remove"])
+	}
+	h, err := r.helper(r.interactive())
+	if err != nil {
+		return err
+	}
+	removed, err := h.Remove(context.Background(), pos[0])
+	for _, e := range removed {
+		fmt.Fprintf(r.env.Stdout, "removed %s (%s %s)\n", e.ID, e.Kind, e.URL)
+	}
+	return err
+}
+
+type hostList []string
+
+func (h *hostList) String() string     { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+
+func (r *runner) setup(args []string) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	var hosts hostList
+	fs.Var(&hosts, "host", "")
+	flavorArg := fs.String("flavor", "", "")
+	dryRun := fs.Bool("dry-run", false, "")
+	remove := fs.Bool("remove", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("setup takes no arguments (use --host URL)")
+	}
+	var flavor bitbucket.Flavor
+	if *flavorArg != "" {
+		if flavor, err = bitbucket.ParseFlavor(*flavorArg); err != nil {
+			return usagef("--flavor: %v", err)
+		}
+	}
+	if len(hosts) == 0 {
+		hosts = hostList{"https://" + bitbucket.CloudHost}
+	}
+	type target struct{ host, url string }
+	var targets []target
+	for _, raw := range hosts {
+		sc, _, err := bitbucket.ParseUserURL(raw, bitbucket.DefaultFlavor)
+		if err != nil {
+			return fmt.Errorf("--host %s: %w", bitbucket.RedactURL(raw), err)
+		}
+		targets = append(targets, target{sc.Host, "https://" + sc.Host})
+	}
+	value, err := setup.HelperValue(r.env.Executable)
+	if err != nil {
+		return err
+	}
+	h, err := r.helper(true)
+	if err != nil {
+		return err
+	}
+	git := &setup.Git{Path: r.env.Git, DryRun: *dryRun, Out: r.env.Stdout}
+	ctx := context.Background()
+	for _, t := range targets {
+		ix, err := h.Store.Load()
+		if err != nil {
+			return err
+		}
+		hc := ix.Hosts[t.host]
+		if *remove {
+			helperValue := cmpOr(hc.HelperValue, value)
+			if err := git.Uninstall(ctx, t.url, helperValue, hc.AddedUseHTTP, hc.PrevUseHTTP); err != nil {
+				return err
+			}
+			if !*dryRun {
+				if err := h.Store.Update(ctx, func(tx *store.Tx) error {
+					delete(tx.Index.Hosts, t.host)
+					tx.Changed()
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(r.env.Stdout, "%s: git no longer uses git-credential-bbtoken here\n", t.url)
+			continue
+		}
+		f := flavor
+		if f == "" {
+			f = bitbucket.Flavor(cmpOr(hc.Flavor, string(bitbucket.DefaultFlavor(t.host))))
+		}
+		res, err := git.Install(ctx, t.url, value)
+		if err != nil {
+			return err
+		}
+		if *dryRun {
+			fmt.Fprintf(r.env.Stdout, "%s: would use git-credential-bbtoken (%s)\n", t.url, f)
+			continue
+		}
+		if err := h.Store.Update(ctx, func(tx *store.Tx) error {
+			if tx.Index.Hosts == nil {
+				tx.Index.Hosts = map[string]store.HostConfig{}
+			}
+			cur := tx.Index.Hosts[t.host]
+			cur.Flavor = string(f)
+			cur.HelperValue = value
+			if res.AddedUseHTTP && !cur.AddedUseHTTP {
+				cur.AddedUseHTTP, cur.PrevUseHTTP = true, res.PrevUseHTTP
+			}
+			tx.Index.Hosts[t.host] = cur
+			tx.Changed()
+			return nil
+		}); err != nil {
+			return err
+		}
+		state := "already set up"
+		if res.AddedHelper || res.AddedUseHTTP {
+			state = "set up"
+		}
+		fmt.Fprintf(r.env.Stdout, "%s: %s: git uses only git-credential-bbtoken (%s) with useHttpPath=true\n", t.url, state, f)
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

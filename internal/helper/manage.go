@@ -1,0 +1,286 @@
+package helper
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+// Errors of add and remove that the CLI reports as user errors.
+var (
+	ErrAppPassword = errors.New("Bitbucket app passwords stopped working on 28 July 2026 (git gets HTTP 410): create an API token instead at https://id.atlassian.com/manage-profile/security/api-tokens with the scopes read:repository:bitbucket and write:repository:bitbucket, then add it with --kind api --username YOUR_BITBUCKET_USERNAME")
+	ErrBadToken    = errors.New("invalid token")
+	ErrNeedKind    = errors.New("cannot tell the token's kind")
+	ErrBadKind     = errors.New("kind does not fit")
+	ErrBadUsername = errors.New("invalid username")
+	ErrBadExpiry   = errors.New("invalid expiry")
+	ErrBadLabel    = errors.New("invalid label")
+)
+
+// Token prefixes observed on Bitbucket Cloud (undocumented; used only to
+// default --kind, never to refuse a token, except app passwords).
+const (
+	prefixAPIToken    = "ATATT"
+	prefixAccessToken = "ATCTT"
+	prefixAppPassword = "ATBB"
+)
+
+// MaxTokenLength bounds what add accepts: far above any Bitbucket token,
+// far below what a keyring can hold.
+const MaxTokenLength = 2048
+
+// AddOptions is what `add` was given.
+type AddOptions struct {
+	URL      string
+	Kind     store.Kind // "" = infer
+	Username string
+	Expires  string // YYYY-MM-DD or ""
+	Label    string
+	Token    credential.Secret
+}
+
+// Add validates a token and its scope and stores it, replacing a token of
+// the same kind for the same scope.
+func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
+	h.Trace.Redact(o.Token)
+	if err := checkToken(o.Token); err != nil {
+		return nil, err
+	}
+	if err := checkText("label", o.Label, 200); err != nil {
+		return nil, err
+	}
+	expires, err := h.checkExpiry(o.Expires)
+	if err != nil {
+		return nil, err
+	}
+	var added *store.Entry
+	err = h.Store.Update(ctx, func(tx *store.Tx) error {
+		ix := tx.Index
+		scope, flavor, err := bitbucket.ParseUserURL(o.URL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
+		if err != nil {
+			return err
+		}
+		kind, username, authType, err := decideKind(o, scope, flavor)
+		if err != nil {
+			return err
+		}
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		if err := tx.SetSecret(id, o.Token.Reveal()); err != nil {
+			return err
+		}
+		now := h.now().UTC()
+		e := store.Entry{
+			ID: id, URL: scope.String(), Kind: kind, Username: username, AuthType: authType,
+			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now,
+		}
+		for _, old := range slices.Clone(ix.Entries) {
+			if old.URL == e.URL && old.Kind == e.Kind {
+				ix.Remove(old.ID)
+				tx.DeleteSecretAfterCommit(old.ID)
+				h.Trace.Printf("add: replaces %s", old.ID)
+			}
+		}
+		ix.Entries = append(ix.Entries, e)
+		tx.Changed()
+		added = &e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.Trace.Printf("add: %s %s %s token=%s", added.ID, added.Kind, added.URL, o.Token)
+	return added, nil
+}
+
+func checkToken(t credential.Secret) error {
+	v := t.Reveal()
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: empty (pass the token on stdin)", ErrBadToken)
+	case len(v) > MaxTokenLength:
+		return fmt.Errorf("%w: longer than %d bytes", ErrBadToken, MaxTokenLength)
+	case strings.HasPrefix(v, prefixAppPassword):
+		return ErrAppPassword
+	}
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f || r > unicode.MaxASCII {
+			return fmt.Errorf("%w: it contains spaces, control or non-ASCII characters (was more than the token pasted?)", ErrBadToken)
+		}
+	}
+	return nil
+}
+
+func checkText(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("%w: longer than %d bytes", ErrBadLabel, max)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s contains control characters", ErrBadLabel, what)
+		}
+	}
+	return nil
+}
+
+func (h *Helper) checkExpiry(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q is not a date like 2027-01-31", ErrBadExpiry, s)
+	}
+	if !h.now().Before(t) {
+		return "", fmt.Errorf("%w: %s is in the past (tokens are treated as expired from 00:00 UTC on their expiry date)", ErrBadExpiry, s)
+	}
+	return t.Format(time.DateOnly), nil
+}
+
+// decideKind applies the defaults and checks that kind, scope depth and
+// username fit together.
+func decideKind(o AddOptions, sc bitbucket.Scope, f bitbucket.Flavor) (kind store.Kind, username, authType string, err error) {
+	level := sc.Level(f)
+	tok := o.Token.Reveal()
+	kind = o.Kind
+	if err := checkUsername(o.Username); err != nil {
+		return "", "", "", err
+	}
+	if f == bitbucket.Cloud {
+		if kind == "" {
+			switch {
+			case strings.HasPrefix(tok, prefixAPIToken):
+				kind = store.KindAPI
+			case strings.HasPrefix(tok, prefixAccessToken) && level == bitbucket.LevelRepository:
+				kind = store.KindRepository
+			case strings.HasPrefix(tok, prefixAccessToken) && level == bitbucket.LevelGroup:
+				return "", "", "", fmt.Errorf("%w: a workspace URL can hold a workspace or a project access token: pass --kind workspace or --kind project", ErrNeedKind)
+			case strings.HasPrefix(tok, prefixAccessToken):
+				return "", "", "", fmt.Errorf("%w: an access token needs a workspace or repository URL, e.g. https://bitbucket.org/WORKSPACE/REPO", ErrBadKind)
+			default:
+				return "", "", "", fmt.Errorf("%w from its prefix: pass --kind repository, project, workspace or api", ErrNeedKind)
+			}
+		}
+		switch kind {
+		case store.KindRepository, store.KindProject, store.KindWorkspace:
+			if o.Username != "" && o.Username != UserAccessToken {
+				return "", "", "", fmt.Errorf("%w: Bitbucket Cloud access tokens always use the username %s: drop --username", ErrBadUsername, UserAccessToken)
+			}
+			username = UserAccessToken
+		case store.KindAPI:
+			if strings.Contains(o.Username, "@") {
+				return "", "", "", fmt.Errorf("%w: git needs your Bitbucket username, not your Atlassian e-mail (see Personal settings > Account settings), or no --username at all", ErrBadUsername)
+			}
+			username = cmp.Or(o.Username, UserAPIToken)
+		case store.KindPersonal:
+			return "", "", "", fmt.Errorf("%w: personal HTTP access tokens are a Data Center kind; on Bitbucket Cloud use an API token (--kind api)", ErrBadKind)
+		default:
+			return "", "", "", fmt.Errorf("%w: unknown kind %q", ErrBadKind, kind)
+		}
+	} else {
+		if kind == "" {
+			switch {
+			case o.Username != "":
+				kind = store.KindPersonal
+			case level == bitbucket.LevelRepository:
+				kind = store.KindRepository
+			case level == bitbucket.LevelGroup && !isPersonalSpace(sc):
+				kind = store.KindProject
+			default:
+				return "", "", "", fmt.Errorf("%w: pass --kind personal --username NAME for a personal token, or a project or repository URL", ErrNeedKind)
+			}
+		}
+		switch kind {
+		case store.KindPersonal:
+			if o.Username == "" {
+				return "", "", "", fmt.Errorf("%w: a personal HTTP access token needs --username (your Bitbucket username)", ErrBadUsername)
+			}
+			username = o.Username
+		case store.KindProject, store.KindRepository:
+			if o.Username != "" {
+				return "", "", "", fmt.Errorf("%w: project and repository HTTP access tokens work only as Bearer tokens: drop --username", ErrBadUsername)
+			}
+			authType = "Bearer"
+		case store.KindWorkspace, store.KindAPI:
+			return "", "", "", fmt.Errorf("%w: %s tokens are a Bitbucket Cloud kind and %s is Data Center (run `git-credential-bbtoken setup --host https://%s --flavor cloud` if it is Cloud)", ErrBadKind, kind, sc.Host, sc.Host)
+		default:
+			return "", "", "", fmt.Errorf("%w: unknown kind %q", ErrBadKind, kind)
+		}
+	}
+	if kind == store.KindRepository && level != bitbucket.LevelRepository {
+		return "", "", "", fmt.Errorf("%w: a repository token needs a repository URL, not %s", ErrBadKind, sc)
+	}
+	if (kind == store.KindProject || kind == store.KindWorkspace) && level == bitbucket.LevelHost {
+		return "", "", "", fmt.Errorf("%w: a %s token needs a %s URL, not %s", ErrBadKind, kind, groupWord(f, kind), sc)
+	}
+	return kind, username, authType, nil
+}
+
+func groupWord(f bitbucket.Flavor, k store.Kind) string {
+	if f == bitbucket.Cloud {
+		return "workspace or repository"
+	}
+	return string(k)
+}
+
+func isPersonalSpace(sc bitbucket.Scope) bool {
+	segs := sc.Segments()
+	return len(segs) > 0 && strings.HasPrefix(segs[len(segs)-1], "~")
+}
+
+func checkUsername(u string) error {
+	if len(u) > 256 {
+		return fmt.Errorf("%w: longer than 256 bytes", ErrBadUsername)
+	}
+	for _, r := range u {
+		if r <= ' ' || r == 0x7f || r == ':' {
+			return fmt.Errorf("%w: it contains spaces, ':' or control characters", ErrBadUsername)
+		}
+	}
+	return nil
+}
+
+// Remove deletes entries by ID, or every entry whose scope is the URL.
+func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, error) {
+	var removed []store.Entry
+	err := h.Store.Update(ctx, func(tx *store.Tx) error {
+		ix := tx.Index
+		if e, ok := ix.Find(idOrURL); ok {
+			removed = append(removed, *e)
+		} else {
+			sc, _, err := bitbucket.ParseUserURL(idOrURL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
+			if err != nil {
+				return fmt.Errorf("%w: %q is neither an id nor a URL (%v)", store.ErrNoEntry, idOrURL, err)
+			}
+			for _, e := range ix.Entries {
+				if e.URL == sc.String() {
+					removed = append(removed, e)
+				}
+			}
+			if len(removed) == 0 {
+				return fmt.Errorf("%w for %s (see `git-credential-bbtoken list`)", store.ErrNoEntry, sc)
+			}
+		}
+		for _, e := range removed {
+			ix.Remove(e.ID)
+			tx.DeleteSecretAfterCommit(e.ID)
+		}
+		tx.Changed()
+		return nil
+	})
+	return removed, err
+}
+
+// FlavorOf is the flavour of a host as recorded by setup (or its default).
+func FlavorOf(ix *store.Index, host string) bitbucket.Flavor { return flavorOf(ix, host) }

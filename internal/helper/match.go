@@ -1,0 +1,194 @@
+// Package helper decides which token answers a git credential request and
+// what store and erase do to the stored tokens; it also adds and removes
+// tokens for the user-facing commands.
+package helper
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+// Fixed wire usernames: with these the scope alone decides, whatever
+// username the clone URL carries.
+const (
+	UserAccessToken = "x-token-auth"
+	UserAPIToken    = "x-bitbucket-api-token-auth"
+)
+
+// StatePrefix marks our state[] values (git passes every helper's state to
+// every helper).
+const StatePrefix = "bbtoken:id="
+
+// ErrBadRequest is a request git should never send: no protocol or no host.
+var ErrBadRequest = errors.New("invalid credential request")
+
+// request is a git query, normalised once.
+type request struct {
+	host    string
+	flavor  bitbucket.Flavor
+	hasPath bool
+	safe    bool     // the path can be compared with path scopes
+	segs    []string // cleaned path
+	repo    []string // the repository part of segs
+	q       *credential.Credential
+}
+
+// parseRequest validates what every operation needs. ok is false (with a
+// reason) for requests we never serve, such as plain http.
+func parseRequest(ix *store.Index, q *credential.Credential) (r request, skip string, err error) {
+	if q.Protocol == "" {
+		return r, "", fmt.Errorf("%w: no protocol", ErrBadRequest)
+	}
+	if q.Host == "" {
+		return r, "", fmt.Errorf("%w: no host", ErrBadRequest)
+	}
+	if !strings.EqualFold(q.Protocol, "https") {
+		return r, fmt.Sprintf("protocol %q is never served a token (https only)", q.Protocol), nil
+	}
+	host, err := bitbucket.NormalizeHost(q.Host)
+	if err != nil {
+		return r, fmt.Sprintf("host: %v", err), nil
+	}
+	r = request{host: host, flavor: flavorOf(ix, host), hasPath: q.Path != "", q: q}
+	r.segs, r.safe = bitbucket.CleanPath(q.Path)
+	if r.safe {
+		r.repo = bitbucket.RepositoryPath(r.flavor, r.segs)
+	}
+	return r, "", nil
+}
+
+// flavorOf is the flavour setup recorded for a host, else the default.
+func flavorOf(ix *store.Index, host string) bitbucket.Flavor {
+	if hc, ok := ix.Hosts[host]; ok && hc.Flavor != "" {
+		return bitbucket.Flavor(hc.Flavor)
+	}
+	return bitbucket.DefaultFlavor(host)
+}
+
+// candidate is an entry whose scope covers the request, with the reason it
+// cannot be used (empty when usable).
+type candidate struct {
+	e      *store.Entry
+	scope  bitbucket.Scope
+	depth  int
+	reason string
+	bearer bool // usable only as authtype=Bearer
+}
+
+// candidates lists every entry on the request's host whose scope covers it,
+// most specific first, each with why it is unusable (if it is).
+func candidates(ix *store.Index, r request, now time.Time) []candidate {
+	var out []candidate
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		sc, err := bitbucket.ParseScope(e.URL)
+		if err != nil || sc.Host != r.host {
+			continue
+		}
+		c := candidate{e: e, scope: sc, depth: len(sc.Segments()), bearer: e.AuthType != ""}
+		if !covers(r, sc) {
+			continue
+		}
+		c.reason = unusable(r, c, now)
+		out = append(out, c)
+	}
+	slices.SortStableFunc(out, func(a, b candidate) int {
+		if d := cmp.Compare(b.depth, a.depth); d != 0 {
+			return d
+		}
+		if d := cmp.Compare(kindRank(a.e.Kind), kindRank(b.e.Kind)); d != 0 {
+			return d
+		}
+		return b.e.Updated.Compare(a.e.Updated)
+	})
+	return out
+}
+
+// covers applies the scope rules: without a path (no useHttpPath) or with a
+// path that could be read two ways, only host-wide scopes apply.
+func covers(r request, sc bitbucket.Scope) bool {
+	if sc.Path == "" {
+		return true
+	}
+	if !r.hasPath || !r.safe {
+		return false
+	}
+	return sc.Covers(r.flavor, r.host, r.segs)
+}
+
+func unusable(r request, c candidate, now time.Time) string {
+	e := c.e
+	switch {
+	case e.State == store.StateRejected:
+		return "rejected (a 401 for its own scope; add it again to revive it)"
+	case r.repo != nil && rejectedFor(r, e):
+		return "rejected for this repository (a 401 here); still used elsewhere"
+	case e.Expired(now):
+		return "expired " + e.Expires
+	case !usernameOK(r, e):
+		return fmt.Sprintf("username %q does not match the request's %q", e.Username, r.q.Username)
+	case c.bearer && !r.q.HasCapability("authtype"):
+		return "needs authtype=Bearer, which this git did not offer (git 2.46 or newer is needed)"
+	}
+	return ""
+}
+
+func rejectedFor(r request, e *store.Entry) bool {
+	for _, p := range e.RejectedFor {
+		segs, _ := bitbucket.CleanPath(p)
+		if bitbucket.SamePath(r.flavor, segs, r.repo) {
+			return true
+		}
+	}
+	return false
+}
+
+// usernameOK respects a username in the query, except for tokens whose wire
+// username is fixed or absent (Bearer): there the clone URL's username is the
+// viewer's, and the scope decides.
+func usernameOK(r request, e *store.Entry) bool {
+	if !r.q.HasUsername || (r.q.Username == "" && e.Added()) {
+		return true
+	}
+	if e.Added() && (e.Username == UserAccessToken || e.Username == UserAPIToken || e.AuthType != "") {
+		return true
+	}
+	if e.Kind == store.KindStored && !e.UsernameSet {
+		return false
+	}
+	if r.flavor == bitbucket.Cloud {
+		return strings.EqualFold(e.Username, r.q.Username)
+	}
+	return e.Username == r.q.Username
+}
+
+func kindRank(k store.Kind) int {
+	switch k {
+	case store.KindRepository:
+		return 0
+	case store.KindProject:
+		return 1
+	case store.KindWorkspace:
+		return 2
+	case store.KindPersonal:
+		return 3
+	case store.KindAPI:
+		return 4
+	}
+	return 5 // stored: an explicit add wins over what git's prompt left behind
+}
+
+// exactScope reports whether a rejection seen for this request condemns the
+// token everywhere (its scope is the request's repository or narrower) or
+// only for this repository (a broader token).
+func exactScope(r request, c candidate) bool {
+	return c.depth >= len(r.repo)
+}

@@ -1,0 +1,499 @@
+package helper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
+)
+
+// Helper answers git's get, store and erase.
+type Helper struct {
+	Store *store.Store
+	Now   func() time.Time
+	Trace *trace.Logger // nil: silent
+	// Notices gets one-line messages for the user (git shows the helper's
+	// stderr). Nil discards them.
+	Notices io.Writer
+}
+
+func (h *Helper) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Helper) notice(format string, args ...any) {
+	if h.Notices != nil {
+		fmt.Fprintf(h.Notices, "git-credential-bbtoken: "+format+"\n", args...)
+	}
+}
+
+// secretValue is what one keyring item holds.
+type secretValue struct {
+	Password          string `json:"password,omitempty"`
+	Credential        string `json:"credential,omitempty"`
+	OAuthRefreshToken string `json:"oauth_refresh_token,omitempty"`
+}
+
+func decodeSecret(e *store.Entry, raw string) (secretValue, error) {
+	if e.Format != store.SecretJSON {
+		if e.AuthType != "" {
+			return secretValue{Credential: raw}, nil
+		}
+		return secretValue{Password: raw}, nil
+	}
+	var v secretValue
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		return v, fmt.Errorf("entry %s: keyring value is not in the expected format", e.ID)
+	}
+	return v, nil
+}
+
+func encodeSecret(v secretValue) (string, store.SecretFormat) {
+	if v.OAuthRefreshToken == "" && (v.Password == "") != (v.Credential == "") {
+		return v.Password + v.Credential, store.SecretRaw
+	}
+	b, _ := json.Marshal(v) // strings only: cannot fail
+	return string(b), store.SecretJSON
+}
+
+// readSecret loads and decodes an entry's secret, registering it for
+// redaction before anything can print it.
+func (h *Helper) readSecret(get func(string) (string, error), e *store.Entry) (secretValue, error) {
+	raw, err := get(e.ID)
+	if err != nil {
+		return secretValue{}, err
+	}
+	h.Trace.Redact(credential.Secret(raw))
+	v, err := decodeSecret(e, raw)
+	if err != nil {
+		return v, err
+	}
+	h.Trace.Redact(credential.Secret(v.Password), credential.Secret(v.Credential), credential.Secret(v.OAuthRefreshToken))
+	return v, nil
+}
+
+func (h *Helper) traceQuery(op string, q *credential.Credential) {
+	if !h.Trace.Enabled() {
+		return
+	}
+	h.Trace.Redact(q.Password, q.Credential, q.OAuthRefreshToken)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: protocol=%q host=%q path=%q", op, q.Protocol, q.Host, q.Path)
+	if q.HasUsername {
+		fmt.Fprintf(&b, " username=%q", q.Username)
+	}
+	if q.HasPassword {
+		fmt.Fprintf(&b, " password=%s", q.Password)
+	}
+	if q.AuthType != "" {
+		fmt.Fprintf(&b, " authtype=%q credential=%s", q.AuthType, q.Credential)
+	}
+	if len(q.Capabilities) > 0 {
+		fmt.Fprintf(&b, " capabilities=%v", q.Capabilities)
+	}
+	if q.Ephemeral {
+		b.WriteString(" ephemeral")
+	}
+	if len(q.WWWAuth) > 0 {
+		fmt.Fprintf(&b, " wwwauth=%d header(s)", len(q.WWWAuth))
+	}
+	h.Trace.Printf("%s", b.String())
+}
+
+// Get answers git's get: the most specific usable token for the request, or
+// nil when nothing matches (git then asks the next helper or prompts).
+func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential.Credential, error) {
+	h.traceQuery("get", q)
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	r, skip, err := parseRequest(ix, q)
+	if err != nil {
+		return nil, err
+	}
+	if skip != "" {
+		h.Trace.Printf("get: no answer: %s", skip)
+		return nil, nil
+	}
+	if r.hasPath && !r.safe {
+		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
+	}
+	cands := candidates(ix, r, h.now())
+	warnedBearer := false
+	for _, c := range cands {
+		if c.reason != "" {
+			h.Trace.Printf("get: skip %s (%s %s): %s", c.e.ID, c.e.Kind, c.e.URL, c.reason)
+			if c.bearer && !q.HasCapability("authtype") && c.e.Added() && !warnedBearer {
+				warnedBearer = true
+				h.notice("%s has a Data Center %s token, which works only as a Bearer token: git 2.46 or newer is needed to send it", c.e.URL, c.e.Kind)
+			}
+			continue
+		}
+		v, err := h.readSecret(h.keyring(ctx), c.e)
+		if errors.Is(err, store.ErrSecretNotFound) {
+			h.Trace.Printf("get: skip %s: its secret is missing from the keyring (run `git-credential-bbtoken add` again)", c.e.ID)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		a := h.answer(q, c.e, v)
+		h.Trace.Printf("get: answer with %s (%s %s) username=%q password=%s authtype=%q credential=%s",
+			c.e.ID, c.e.Kind, c.e.URL, a.Username, a.Password, a.AuthType, a.Credential)
+		return a, nil
+	}
+	h.Trace.Printf("get: no answer: %d candidate(s), none usable", len(cands))
+	return nil, nil
+}
+
+// answer builds get's output: only attributes we own, and authtype or state
+// only when git offered the matching capability.
+func (h *Helper) answer(q *credential.Credential, e *store.Entry, v secretValue) *credential.Credential {
+	a := &credential.Credential{}
+	if q.HasCapability("authtype") {
+		a.Capabilities = append(a.Capabilities, "authtype")
+	}
+	if q.HasCapability("state") {
+		a.Capabilities = append(a.Capabilities, "state")
+		a.State = []string{StatePrefix + e.ID}
+	}
+	if e.AuthType != "" {
+		a.AuthType = e.AuthType
+		a.Credential = credential.Secret(v.Credential)
+	} else {
+		a.Username, a.HasUsername = wireUsername(e)
+		a.Password, a.HasPassword = credential.Secret(v.Password), true
+	}
+	if t, ok, err := e.ExpiresAt(); ok && err == nil {
+		a.PasswordExpiryUTC = t.Unix()
+	}
+	a.OAuthRefreshToken = credential.Secret(v.OAuthRefreshToken)
+	return a
+}
+
+// ourState returns the entry ID git echoed back in state[], if any.
+func ourState(q *credential.Credential) string {
+	for _, s := range q.State {
+		if id, ok := strings.CutPrefix(s, StatePrefix); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// given is the secret git approved or rejected.
+func given(q *credential.Credential) (secretValue, bool) {
+	if q.AuthType != "" && q.Credential != "" {
+		return secretValue{Credential: q.Credential.Reveal(), OAuthRefreshToken: q.OAuthRefreshToken.Reveal()}, true
+	}
+	if q.Password != "" {
+		return secretValue{Password: q.Password.Reveal(), OAuthRefreshToken: q.OAuthRefreshToken.Reveal()}, true
+	}
+	return secretValue{}, false
+}
+
+// sameToken compares what goes on the wire, ignoring the refresh token.
+func sameToken(a, b secretValue) bool {
+	return a.Password == b.Password && a.Credential == b.Credential
+}
+
+// Store handles git's store. git calls it after every successful request on
+// every helper, so the common case (we supplied this very token) must not
+// write anything.
+func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) error {
+	h.traceQuery("store", q)
+	ix, err := h.Store.Load()
+	if err != nil {
+		return err
+	}
+	r, skip, err := parseRequest(ix, q)
+	if err != nil {
+		return err
+	}
+	switch {
+	case skip != "":
+	case q.Ephemeral:
+		skip = "ephemeral credential"
+	case q.PasswordExpiryUTC != 0 && !time.Unix(q.PasswordExpiryUTC, 0).After(h.now()):
+		skip = "already expired"
+	case r.hasPath && !r.safe:
+		skip = "path has '.', '..', empty or escaped segments"
+	}
+	g, ok := given(q)
+	if skip == "" && !ok {
+		skip = "no password or credential to store"
+	}
+	if skip != "" {
+		h.Trace.Printf("store: nothing stored: %s", skip)
+		return nil
+	}
+	unchanged, err := h.alreadyServed(ctx, ix, r, g)
+	if err != nil || unchanged {
+		return err
+	}
+	return h.Store.Update(ctx, func(tx *store.Tx) error {
+		r, _, _ := parseRequest(tx.Index, q) // same host, fresh index
+		return h.storeLocked(tx, r, g)
+	})
+}
+
+// alreadyServed reports whether get would answer this request with this
+// very credential, with one keyring read and no lock.
+func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r request, g secretValue) (bool, error) {
+	if id := ourState(r.q); id != "" {
+		if e, ok := ix.Find(id); ok {
+			return h.holds(h.keyring(ctx), e, g, true)
+		}
+	}
+	for _, c := range candidates(ix, r, h.now()) {
+		if c.reason != "" {
+			continue
+		}
+		// Only the first usable candidate is what get answers.
+		if c.bearer != (r.q.AuthType != "") {
+			return false, nil
+		}
+		if user, ok := wireUsername(c.e); !c.bearer && r.q.HasUsername && (!ok || user != r.q.Username) {
+			return false, nil // git used another username: remember that one
+		}
+		if c.e.Kind == store.KindStored && !sameExpiry(c.e, r.q) {
+			return false, nil
+		}
+		same, err := h.holds(h.keyring(ctx), c.e, g, true)
+		if err != nil || !same {
+			return false, err
+		}
+		h.Trace.Printf("store: unchanged: %s already holds this credential", c.e.ID)
+		return true, nil
+	}
+	return false, nil
+}
+
+// wireUsername is the username get sends with an entry, if any.
+func wireUsername(e *store.Entry) (string, bool) {
+	return e.Username, e.Added() || e.UsernameSet
+}
+
+func (h *Helper) keyring(ctx context.Context) func(string) (string, error) {
+	return func(id string) (string, error) { return h.Store.Secret(ctx, id) }
+}
+
+func sameExpiry(e *store.Entry, q *credential.Credential) bool {
+	t, ok, _ := e.ExpiresAt()
+	if q.PasswordExpiryUTC == 0 {
+		return !ok
+	}
+	return ok && t.Unix() == q.PasswordExpiryUTC
+}
+
+// holds reports whether e's secret is g: the wire token, plus the refresh
+// token when withRefresh (store must keep a rotated refresh token).
+func (h *Helper) holds(get func(string) (string, error), e *store.Entry, g secretValue, withRefresh bool) (bool, error) {
+	v, err := h.readSecret(get, e)
+	if errors.Is(err, store.ErrSecretNotFound) {
+		return false, nil // an orphan entry holds nothing
+	}
+	if err != nil {
+		return false, err
+	}
+	return sameToken(v, g) && (!withRefresh || v.OAuthRefreshToken == g.OAuthRefreshToken), nil
+}
+
+func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
+	q := r.q
+	// A token we hold but had stopped offering here worked after all
+	// (typed again at the prompt): revive it instead of keeping a copy.
+	for _, c := range candidates(tx.Index, r, h.now()) {
+		if !c.e.Added() || (c.e.State != store.StateRejected && !rejectedFor(r, c.e)) {
+			continue
+		}
+		v, err := h.readSecret(tx.Secret, c.e)
+		if err != nil || !sameToken(v, g) {
+			continue
+		}
+		if c.e.State == store.StateRejected {
+			c.e.State = store.StateActive
+		}
+		c.e.RejectedFor = slices.DeleteFunc(c.e.RejectedFor, func(p string) bool {
+			segs, _ := bitbucket.CleanPath(p)
+			return bitbucket.SamePath(r.flavor, segs, r.repo)
+		})
+		c.e.Updated = h.now().UTC()
+		tx.Changed()
+		h.Trace.Printf("store: revived %s (%s %s): git accepted it here", c.e.ID, c.e.Kind, c.e.URL)
+		return nil
+	}
+
+	scope := bitbucket.Scope{Host: r.host, Path: bitbucket.CanonicalPath(r.flavor, r.repo)}
+	url := scope.String()
+	now := h.now().UTC()
+	var old *store.Entry
+	for i := range tx.Index.Entries {
+		e := &tx.Index.Entries[i]
+		if e.Kind == store.KindStored && e.URL == url && e.UsernameSet == q.HasUsername && e.Username == q.Username && e.AuthType == q.AuthType {
+			old = e
+			break
+		}
+	}
+	if old != nil {
+		if eq, err := h.holds(tx.Secret, old, g, true); err != nil {
+			return err
+		} else if eq && sameExpiry(old, q) {
+			h.Trace.Printf("store: unchanged: %s already holds this credential", old.ID)
+			return nil
+		}
+	}
+	id, err := tx.NewID()
+	if err != nil {
+		return err
+	}
+	raw, format := encodeSecret(g)
+	if err := tx.SetSecret(id, raw); err != nil {
+		return err
+	}
+	e := store.Entry{
+		ID: id, URL: url, Kind: store.KindStored,
+		Username: q.Username, UsernameSet: q.HasUsername,
+		AuthType: q.AuthType, Format: format, State: store.StateActive,
+		Created: now, Updated: now,
+	}
+	if q.PasswordExpiryUTC != 0 {
+		e.Expires = time.Unix(q.PasswordExpiryUTC, 0).UTC().Format(time.RFC3339)
+	}
+	if old != nil {
+		e.Created = old.Created
+		tx.DeleteSecretAfterCommit(old.ID)
+		tx.Index.Remove(old.ID)
+	}
+	tx.Index.Entries = append(tx.Index.Entries, e)
+	tx.Changed()
+	h.Trace.Printf("store: stored %s for %s username=%q", id, url, q.Username)
+	return nil
+}
+
+// Erase handles git's erase (after a 401). It follows git 2.42: every
+// matching entry goes, except one whose secret differs from the one git
+// rejected. Tokens the user added are not deleted: a token rejected for its
+// own scope is marked rejected; a broader token is only withdrawn from the
+// repository that refused it.
+func (h *Helper) Erase(ctx context.Context, q *credential.Credential) error {
+	h.traceQuery("erase", q)
+	ix, err := h.Store.Load()
+	if err != nil {
+		return err
+	}
+	r, skip, err := parseRequest(ix, q)
+	if err != nil {
+		return err
+	}
+	if skip != "" {
+		h.Trace.Printf("erase: nothing to do: %s", skip)
+		return nil
+	}
+	if !h.anyOnHost(ix, r.host) {
+		h.Trace.Printf("erase: nothing stored for %s", r.host)
+		return nil
+	}
+	return h.Store.Update(ctx, func(tx *store.Tx) error {
+		return h.eraseLocked(tx, r)
+	})
+}
+
+func (h *Helper) anyOnHost(ix *store.Index, host string) bool {
+	for i := range ix.Entries {
+		if sc, err := bitbucket.ParseScope(ix.Entries[i].URL); err == nil && sc.Host == host {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Helper) eraseLocked(tx *store.Tx, r request) error {
+	q := r.q
+	g, hasSecret := given(q)
+	onlyID := ourState(q)
+	now := h.now().UTC()
+
+	// git's own entries: wildcard semantics for a missing path or username.
+	var drop []string
+	for i := range tx.Index.Entries {
+		e := &tx.Index.Entries[i]
+		if e.Kind != store.KindStored || (onlyID != "" && e.ID != onlyID) {
+			continue
+		}
+		sc, err := bitbucket.ParseScope(e.URL)
+		if err != nil || sc.Host != r.host {
+			continue
+		}
+		if r.hasPath && (!r.safe || !sc.Covers(r.flavor, r.host, r.segs)) {
+			continue
+		}
+		if q.HasUsername && (!e.UsernameSet || e.Username != q.Username) {
+			continue
+		}
+		if hasSecret {
+			eq, err := h.holds(tx.Secret, e, g, false)
+			if err != nil {
+				return err
+			}
+			if !eq {
+				h.Trace.Printf("erase: keep %s: its secret differs from the rejected one", e.ID)
+				continue
+			}
+		}
+		drop = append(drop, e.ID)
+	}
+	for _, id := range drop {
+		tx.Index.Remove(id)
+		tx.DeleteSecretAfterCommit(id)
+		tx.Changed()
+		h.Trace.Printf("erase: deleted stored credential %s", id)
+	}
+
+	// Tokens the user added: only the very token git rejected, and only
+	// where get would have offered it.
+	if !hasSecret {
+		h.Trace.Printf("erase: no password given: added tokens are kept (use `git-credential-bbtoken remove`)")
+		return nil
+	}
+	if r.hasPath && !r.safe {
+		h.Trace.Printf("erase: path is ambiguous: added tokens are kept")
+		return nil
+	}
+	for _, c := range candidates(tx.Index, r, h.now()) {
+		if !c.e.Added() || (onlyID != "" && c.e.ID != onlyID) || c.reason != "" {
+			continue
+		}
+		eq, err := h.holds(tx.Secret, c.e, g, false)
+		if err != nil {
+			return err
+		}
+		if !eq {
+			continue
+		}
+		if exactScope(r, c) {
+			c.e.State = store.StateRejected
+			h.Trace.Printf("erase: %s (%s %s) rejected for its own scope: marked rejected", c.e.ID, c.e.Kind, c.e.URL)
+		} else {
+			repo := bitbucket.CanonicalPath(r.flavor, r.repo)
+			c.e.RejectedFor = append(c.e.RejectedFor, repo)
+			h.Trace.Printf("erase: %s (%s %s) rejected for %s: no longer offered there", c.e.ID, c.e.Kind, c.e.URL, repo)
+		}
+		c.e.Updated = now
+		tx.Changed()
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package store keeps tokens: their secrets in the OS keyring (or any
+// Secrets backend) and their non-secret metadata in an index file that
+// parallel git processes share under a file lock.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// IndexVersion is the format this build reads and writes. A file with a
+// higher version came from a newer build: we read it but never rewrite it.
+const IndexVersion = 1
+
+// Kind is what sort of token an entry holds; it decides what goes on the wire.
+type Kind string
+
+// Token kinds. KindStored is a credential git approved through `store`
+// (typed at git's prompt or supplied by another helper).
+const (
+	KindRepository Kind = "repository"
+	KindProject    Kind = "project"
+	KindWorkspace  Kind = "workspace"
+	KindAPI        Kind = "api"
+	KindPersonal   Kind = "personal"
+	KindStored     Kind = "stored"
+)
+
+// Kinds users may pass to `add --kind`.
+var AddKinds = []Kind{KindRepository, KindProject, KindWorkspace, KindAPI, KindPersonal}
+
+// State is an entry's recorded state; "expired" is derived from Expires.
+type State string
+
+// Recorded states.
+const (
+	StateActive   State = "active"
+	StateRejected State = "rejected"
+	StateExpired  State = "expired" // derived, never written
+)
+
+// SecretFormat says how the keyring value of an entry is encoded.
+type SecretFormat string
+
+// Secret encodings: a bare token, or a JSON object when git gave us more
+// than one confidential field to keep.
+const (
+	SecretRaw  SecretFormat = ""
+	SecretJSON SecretFormat = "json"
+)
+
+// Entry is one token's metadata. It never holds the secret.
+type Entry struct {
+	ID          string       `json:"id"`
+	URL         string       `json:"url"` // the scope, see bitbucket.Scope.String
+	Kind        Kind         `json:"kind"`
+	Username    string       `json:"username,omitempty"`
+	UsernameSet bool         `json:"username_set,omitempty"` // stored entries: an empty username is still a username
+	Label       string       `json:"label,omitempty"`
+	Expires     string       `json:"expires,omitempty"` // YYYY-MM-DD (expires at 00:00 UTC that day) or RFC 3339
+	State       State        `json:"state,omitempty"`
+	RejectedFor []string     `json:"rejected_for,omitempty"` // repository paths where git saw a 401 with this token
+	AuthType    string       `json:"authtype,omitempty"`     // stored authtype+credential pairs
+	Format      SecretFormat `json:"secret_format,omitempty"`
+	Created     time.Time    `json:"created"`
+	Updated     time.Time    `json:"updated"`
+}
+
+// Added reports whether a user added the entry (as opposed to git's store).
+func (e *Entry) Added() bool { return e.Kind != KindStored }
+
+// ExpiresAt parses Expires; ok is false when the entry has no expiry.
+func (e *Entry) ExpiresAt() (t time.Time, ok bool, err error) {
+	if e.Expires == "" {
+		return time.Time{}, false, nil
+	}
+	if t, err := time.Parse(time.DateOnly, e.Expires); err == nil {
+		return t, true, nil
+	}
+	t, err = time.Parse(time.RFC3339, e.Expires)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("entry %s: bad expiry %q", e.ID, e.Expires)
+	}
+	return t, true, nil
+}
+
+// Expired reports whether the entry's expiry is at or before now.
+func (e *Entry) Expired(now time.Time) bool {
+	t, ok, err := e.ExpiresAt()
+	if err != nil {
+		return true // unreadable expiry: do not serve
+	}
+	return ok && !now.Before(t)
+}
+
+// EffectiveState is what `list` shows.
+func (e *Entry) EffectiveState(now time.Time) State {
+	switch {
+	case e.State == StateRejected:
+		return StateRejected
+	case e.Expired(now):
+		return StateExpired
+	}
+	return StateActive
+}
+
+// HostConfig is what `setup` recorded for one host.
+type HostConfig struct {
+	Flavor string `json:"flavor,omitempty"`
+	// What setup added to git's global config, so --remove undoes only that.
+	HelperValue  string `json:"helper_value,omitempty"`
+	AddedUseHTTP bool   `json:"added_use_http_path,omitempty"`
+	PrevUseHTTP  string `json:"previous_use_http_path,omitempty"`
+}
+
+// Index is the whole metadata file.
+type Index struct {
+	Version int                   `json:"version"`
+	Hosts   map[string]HostConfig `json:"hosts,omitempty"`
+	Entries []Entry               `json:"entries"`
+}
+
+// ErrNoEntry is returned when an ID or URL names nothing.
+var ErrNoEntry = errors.New("no such entry")
+
+// Find returns the entry with the given ID.
+func (ix *Index) Find(id string) (*Entry, bool) {
+	for i := range ix.Entries {
+		if ix.Entries[i].ID == id {
+			return &ix.Entries[i], true
+		}
+	}
+	return nil, false
+}
+
+// Remove drops the entry with the given ID and reports whether it existed.
+func (ix *Index) Remove(id string) bool {
+	n := len(ix.Entries)
+	ix.Entries = slices.DeleteFunc(ix.Entries, func(e Entry) bool { return e.ID == id })
+	return len(ix.Entries) != n
+}
+
+// HasID reports whether an ID is taken.
+func (ix *Index) HasID(id string) bool {
+	_, ok := ix.Find(id)
+	return ok
+}

@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/zalando/go-keyring"
+)
+
+// Secrets is where token values live. Implementations return errors that
+// wrap ErrSecretNotFound, ErrKeyringUnavailable, ErrKeyringTimeout or
+// ErrSecretTooBig so callers can branch with errors.Is.
+type Secrets interface {
+	Get(ctx context.Context, id string) (string, error)
+	Set(ctx context.Context, id, secret string) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Errors of the Secrets contract.
+var (
+	ErrSecretNotFound     = errors.New("secret not found in the keyring")
+	ErrKeyringUnavailable = errors.New("keyring unavailable")
+	ErrKeyringTimeout     = errors.New("keyring did not answer")
+	ErrSecretTooBig       = errors.New("secret too large for this keyring")
+)
+
+// Service is the keyring service name every entry is filed under.
+const Service = "git-credential-bbtoken"
+
+// Keyring stores secrets in the OS keyring through go-keyring, bounding each
+// call: a locked collection can open an unlock prompt that nobody answers,
+// and git must never hang on us.
+type Keyring struct {
+	Service string
+	Timeout time.Duration
+}
+
+// NewKeyring returns the OS keyring with the given per-call timeout.
+func NewKeyring(timeout time.Duration) *Keyring {
+	return &Keyring{Service: Service, Timeout: timeout}
+}
+
+// Get implements Secrets.
+func (k *Keyring) Get(ctx context.Context, id string) (string, error) {
+	var v string
+	err := k.call(ctx, "read", func() error {
+		var err error
+		v, err = keyring.Get(k.Service, id)
+		return err
+	})
+	return v, err
+}
+
+// Set implements Secrets.
+func (k *Keyring) Set(ctx context.Context, id, secret string) error {
+	return k.call(ctx, "write", func() error { return keyring.Set(k.Service, id, secret) })
+}
+
+// Delete implements Secrets.
+func (k *Keyring) Delete(ctx context.Context, id string) error {
+	return k.call(ctx, "delete", func() error { return keyring.Delete(k.Service, id) })
+}
+
+func (k *Keyring) call(ctx context.Context, op string, fn func() error) error {
+	timeout := k.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	// The goroutine is abandoned on timeout: go-keyring has no cancellation,
+	// and the process is about to exit anyway.
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return classify(op, err)
+	case <-ctx.Done():
+		return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())
+	}
+}
+
+func classify(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, keyring.ErrNotFound):
+		return ErrSecretNotFound
+	case errors.Is(err, keyring.ErrSetDataTooBig):
+		return fmt.Errorf("%w (the Windows Credential Manager keeps at most 2560 bytes)", ErrSecretTooBig)
+	}
+	return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
+}
+
+func unavailableFix() string {
+	switch runtime.GOOS {
+	case "linux", "freebsd", "openbsd", "netbsd", "dragonfly":
+		return "fix: run inside a desktop session, or start a Secret Service (e.g. `dbus-run-session -- sh -c 'echo PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'`; see the README, Headless Linux)"
+	case "darwin":
+		return "fix: unlock the login keychain (`security unlock-keychain`)"
+	case "windows":
+		return "fix: make sure the Credential Manager service is running"
+	}
+	return "fix: this platform has no supported keyring"
+}
+
+func lockedFix() string {
+	if runtime.GOOS == "linux" {
+		return "fix: unlock the keyring (it may be waiting for an unlock prompt), e.g. open Passwords and Keys or run `gnome-keyring-daemon --unlock`, or raise GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT"
+	}
+	return "fix: unlock the keyring, or raise GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT"
+}
+
+// Memory is an in-process Secrets backend for unit tests.
+type Memory struct {
+	mu sync.Mutex
+	m  map[string]string
+	// Fail, when set, is returned by every call (to test keyring faults).
+	Fail error
+}
+
+// NewMemory returns an empty in-memory backend.
+func NewMemory() *Memory { return &Memory{m: map[string]string{}} }
+
+// Get implements Secrets.
+func (m *Memory) Get(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return "", m.Fail
+	}
+	v, ok := m.m[id]
+	if !ok {
+		return "", ErrSecretNotFound
+	}
+	return v, nil
+}
+
+// Set implements Secrets.
+func (m *Memory) Set(_ context.Context, id, secret string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return m.Fail
+	}
+	m.m[id] = secret
+	return nil
+}
+
+// Delete implements Secrets.
+func (m *Memory) Delete(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return m.Fail
+	}
+	if _, ok := m.m[id]; !ok {
+		return ErrSecretNotFound
+	}
+	delete(m.m, id)
+	return nil
+}
+
+// Len is the number of secrets held, for tests.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
