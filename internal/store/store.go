@@ -17,10 +17,10 @@ import (
 
 // Errors about the index file.
 var (
-	ErrIndexDamaged  = errors.New("token index is damaged")
-	ErrIndexNewer    = errors.New("token index was written by a newer git-credential-bbtoken")
-	ErrIndexUnsafe   = errors.New("token index is writable by other users")
-	ErrLocked        = errors.New("token index is locked by another process")
+	ErrIndexDamaged = errors.New("token index is damaged")
+	ErrIndexNewer   = errors.New("token index was written by a newer git-credential-bbtoken")
+	ErrIndexUnsafe  = errors.New("token index is writable by other users")
+	ErrLocked       = errors.New("token index is locked by another process")
 )
 
 // IndexFile and LockFile are the names inside the config directory.
