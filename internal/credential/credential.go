@@ -135,7 +135,7 @@ func Read(r io.Reader) (*Credential, error) {
 			break
 		}
 		rawKey, value, found := bytes.Cut(line, []byte("="))
-		key := ""
+		key := "" // the key as errors may name it
 		if found {
 			key = errorKey(rawKey)
 		}
@@ -148,7 +148,7 @@ func Read(r io.Reader) (*Credential, error) {
 			// The line may be a stray password: name no key.
 			return nil, &ParseError{Line: n, Err: ErrMalformedLine}
 		}
-		if err := c.set(key, string(value)); err != nil {
+		if err := c.set(rawKey, string(value)); err != nil {
 			return nil, &ParseError{Line: n, Key: key, Err: err}
 		}
 	}
@@ -217,10 +217,10 @@ func (lr *lineReader) next() ([]byte, error) {
 	}
 }
 
-// set applies one key=value line.
-func (c *Credential) set(key, value string) error {
+// set applies one key=value line. Keys are case-sensitive, as in git.
+func (c *Credential) set(key []byte, value string) error {
 	var err error
-	switch key {
+	switch string(key) { // the compiler does not allocate for this
 	case "protocol":
 		c.Protocol = value
 	case "host":

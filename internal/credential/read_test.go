@@ -163,10 +163,12 @@ var readCases = []readCase{
 		want: &Credential{Protocol: "https", Host: "h", HasUsername: true, HasPassword: true},
 	},
 	{
-		name: "url user info ends at the last @",
+		// As git's credential_from_url (strchr): the rest stays in the
+		// host, which then names no real host.
+		name: "url user info ends at the first @",
 		in:   "url=https://u:p@ss:w@h/x@y\n",
-		want: &Credential{Protocol: "https", Host: "h", Path: "x@y", Username: "u", HasUsername: true,
-			Password: "p@ss:w", HasPassword: true},
+		want: &Credential{Protocol: "https", Host: "ss:w@h", Path: "x@y", Username: "u", HasUsername: true,
+			Password: "p", HasPassword: true},
 	},
 	{
 		name: "url ? ends the host",

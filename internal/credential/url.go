@@ -29,9 +29,9 @@ func (c *Credential) setURL(raw string) error {
 		end = len(rest)
 	}
 	host, path := rest[:end], rest[end:]
-	// User info ends at the last '@', so an unescaped '@' in a password
-	// cannot become part of the host.
-	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+	// User info ends at the first '@', as in git's credential_from_url: a
+	// second '@' stays in the host, which then matches no real host.
+	if at := strings.IndexByte(host, '@'); at >= 0 {
 		user, pass, hasPass := strings.Cut(host[:at], ":")
 		c.Username, c.HasUsername = unescape(user), true
 		if hasPass {
