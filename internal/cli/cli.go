@@ -99,12 +99,13 @@ func Main(env Env) int {
 	r := &runner{env: env, trace: tr}
 	if err := cmd(r, args); err != nil {
 		msg := oneLine(err.Error())
-		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %s: %s\n", op, msg)
 		tr.Printf("%s: failed: %s", op, msg)
+		// One line, whatever went wrong: git shows a helper's stderr as is.
 		if errors.Is(err, errUsage) {
-			fmt.Fprintf(env.Stderr, "run `git-credential-bbtoken help` for usage\n")
+			fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %s: %s (see git-credential-bbtoken help)\n", op, msg)
 			return ExitUsage
 		}
+		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %s: %s\n", op, msg)
 		return ExitError
 	}
 	return ExitOK

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,6 +79,16 @@ func (r *runner) add(args []string) error {
 		if err != nil {
 			return fmt.Errorf("no URL given and %w: pass the repository's URL, e.g. add https://bitbucket.org/WORKSPACE/REPO", err)
 		}
+	}
+	// Refuse an unusable URL (ssh, http, garbage) before asking for the
+	// token. The flavour only shapes the scope, never the verdict.
+	if _, _, err := bitbucket.ParseUserURL(url, bitbucket.DefaultFlavor); err != nil {
+		if len(pos) == 0 {
+			return fmt.Errorf("the origin remote: %w", err)
+		}
+		return err
+	}
+	if len(pos) == 0 {
 		fmt.Fprintf(r.env.Stderr, "using the origin remote: %s\n", bitbucket.RedactURL(url))
 	}
 	h, err := r.helper(r.interactive())
@@ -183,7 +194,9 @@ func (r *runner) list(args []string) error {
 			Expires: e.Expires, State: string(e.EffectiveState(now)),
 		})
 	}
-	slices.SortStableFunc(rows, func(a, b listed) int { return strings.Compare(a.URL+a.Kind, b.URL+b.Kind) })
+	slices.SortStableFunc(rows, func(a, b listed) int {
+		return cmp.Or(strings.Compare(a.URL, b.URL), strings.Compare(a.Kind, b.Kind))
+	})
 	if *asJSON {
 		enc := json.NewEncoder(r.env.Stdout)
 		enc.SetIndent("", "  ")
@@ -200,7 +213,7 @@ func (r *runner) list(args []string) error {
 		if user == "" {
 			user = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Kind, row.State, dash(row.Expires), user, row.URL, row.Label)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Kind, row.State, dash(row.Expires), user, row.URL, dash(row.Label))
 	}
 	return tw.Flush()
 }
@@ -298,6 +311,10 @@ func (r *runner) setup(args []string) error {
 				}); err != nil {
 					return err
 				}
+			}
+			if *dryRun {
+				fmt.Fprintf(r.env.Stdout, "%s: would stop using git-credential-bbtoken\n", t.url)
+				continue
 			}
 			fmt.Fprintf(r.env.Stdout, "%s: git no longer uses git-credential-bbtoken here\n", t.url)
 			continue

@@ -131,10 +131,13 @@ func (g *Git) Uninstall(ctx context.Context, url, helper string, addedUseHTTP bo
 	if g.DryRun {
 		return nil
 	}
-	// Leave no empty [credential "url"] section behind.
+	// Leave no empty [credential "url"] section behind. Recent git drops a
+	// section that --unset left empty by itself, and then --remove-section
+	// fails ("no such section"); older git keeps the empty header. Either
+	// way an empty header is harmless, so this is best effort.
 	out, code, err := g.run(ctx, false, "--get-regexp", "^"+regexpQuote("credential."+url+"."))
 	if err == nil && code == 1 && out == "" {
-		_, _, err = g.run(ctx, true, "--remove-section", "credential."+url)
+		_, _, _ = g.run(ctx, true, "--remove-section", "credential."+url)
 	}
 	return err
 }
@@ -170,14 +173,17 @@ func removePair(values []string, helper string) []string {
 
 func key(url, name string) string { return "credential." + url + "." + name }
 
-// HelperValue is the credential.helper value that runs exe: git runs it
-// through the shell, so a path with spaces is quoted.
+// HelperValue is the credential.helper value that runs exe. git runs an
+// absolute path through the shell as it is, so a path with spaces or shell
+// characters must be quoted; but git takes a value that does not start with
+// '/' as the name of a helper ("git credential-<value>"), so the quoted form
+// is a '!' shell snippet.
 func HelperValue(exe string) (string, error) {
 	if strings.ContainsAny(exe, "'\n\r") {
 		return "", fmt.Errorf("the helper's path %q contains a quote or newline: install it somewhere else", exe)
 	}
 	if strings.ContainsAny(exe, " \t\"$`\\!*?[]{}();&|<>~#") {
-		return "'" + exe + "'", nil
+		return "!'" + exe + "'", nil
 	}
 	return exe, nil
 }
