@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -670,4 +671,23 @@ func TestAddOnTerminal(t *testing.T) {
 		require.Equal(t, ExitOK, r.code, r.stderr)
 		assert.NotContains(t, r.stderr, "Token for")
 	})
+}
+
+func TestAddRefusesTokenAsURL(t *testing.T) {
+	for _, arg := range []string{"ATCTT3xFfGF0secretsecret", "ATATT3xFfGF0secretsecret", "BBDC-NjQ1secretsecretsecret", "abcdefghijklmnopqrstuvwxyz0123456789"} {
+		t.Run(arg[:6], func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(Env{Args: []string{"add", arg}, Stdin: strings.NewReader("tok\n"), Stdout: &stdout, Stderr: &stderr,
+				ConfigDir: t.TempDir(), Secrets: store.NewMemory()})
+			if code != ExitUsage || stdout.Len() != 0 {
+				t.Fatalf("exit %d stdout %q, want exit 2 and no stdout", code, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), "looks like a token") || strings.Contains(stderr.String(), arg) {
+				t.Fatalf("stderr %q: want the hint without the token", stderr.String())
+			}
+			if strings.Count(stderr.String(), "\n") != 1 {
+				t.Fatalf("stderr %q: want one line", stderr.String())
+			}
+		})
+	}
 }

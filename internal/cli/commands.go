@@ -74,6 +74,9 @@ func (r *runner) add(args []string) error {
 	url := ""
 	if len(pos) == 1 {
 		url = pos[0]
+		if looksLikeToken(url) {
+			return usagef("the argument looks like a token, not a URL: tokens are read from stdin or a hidden prompt, never from arguments (if it was a real token it may now be in your shell history: consider revoking it)")
+		}
 	} else {
 		url, err = gitrepo.RemoteURL(r.env.Dir, "origin")
 		if err != nil {
@@ -361,4 +364,18 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// looksLikeToken catches a token pasted where the URL goes: no scheme, no
+// path, no dot, and a Bitbucket token prefix or a token-like length.
+func looksLikeToken(arg string) bool {
+	if strings.ContainsAny(arg, "/.:@") {
+		return false
+	}
+	for _, p := range []string{"ATATT", "ATCTT", "ATBB", "BBDC-"} {
+		if strings.HasPrefix(arg, p) {
+			return true
+		}
+	}
+	return len(arg) >= 32
 }
