@@ -130,7 +130,9 @@ func NormalizeHost(host string) (string, error) {
 			return "", fmt.Errorf("%w: unexpected character %q", ErrBadHost, r)
 		}
 	}
-	h := strings.ToLower(host)
+	// ASCII only: Unicode case mapping folds look-alikes such as U+212A
+	// KELVIN SIGN into ASCII letters.
+	h := asciiLower(host)
 	h = strings.TrimSuffix(h, ":443")
 	if h == "" || strings.HasPrefix(h, ":") {
 		return "", fmt.Errorf("%w: no host name", ErrBadHost)
@@ -178,7 +180,7 @@ func CleanPath(p string) (segs []string, ok bool) {
 			}
 		}
 		s = strings.TrimSuffix(s, ".git")
-		if s == "" {
+		if s == "" || s == "." || s == ".." {
 			return nil, false
 		}
 		parts[i] = s
@@ -215,15 +217,30 @@ func hasPrefix(f Flavor, segs, prefix []string) bool {
 
 // segmentEqual compares one segment: Cloud slugs are case-insensitive, and so
 // are Data Center project keys (the segment after "scm"); the rest of a Data
-// Center path is compared exactly.
+// Center path is compared exactly. Slugs and keys are ASCII, so only ASCII
+// letters fold (strings.EqualFold would also match e.g. U+017F to 's').
 func segmentEqual(f Flavor, prefix []string, i int, a, b string) bool {
 	if f == Cloud {
-		return strings.EqualFold(a, b)
+		return asciiLower(a) == asciiLower(b)
 	}
 	if i > 0 && prefix[i-1] == "scm" && !strings.HasPrefix(a, "~") {
-		return strings.EqualFold(a, b)
+		return asciiLower(a) == asciiLower(b)
 	}
 	return a == b
+}
+
+// asciiLower and asciiUpper map only ASCII letters.
+func asciiLower(s string) string { return asciiMap(s, 'A', 'Z', 'a'-'A') }
+func asciiUpper(s string) string { return asciiMap(s, 'a', 'z', 'A'-'a') }
+
+func asciiMap(s string, lo, hi byte, delta int) string {
+	b := []byte(s)
+	for i, c := range b {
+		if lo <= c && c <= hi {
+			b[i] = byte(int(c) + delta)
+		}
+	}
+	return string(b)
 }
 
 // RepositoryPath is the part of a request path that names the repository
@@ -249,9 +266,9 @@ func CanonicalPath(f Flavor, segs []string) string {
 	for i, s := range segs {
 		switch {
 		case f == Cloud:
-			s = strings.ToLower(s)
+			s = asciiLower(s)
 		case i > 0 && segs[i-1] == "scm" && !strings.HasPrefix(s, "~"):
-			s = strings.ToUpper(s)
+			s = asciiUpper(s)
 		}
 		out[i] = s
 	}
@@ -345,28 +362,35 @@ func isSSH(raw string) bool {
 	if strings.HasPrefix(strings.ToLower(raw), "ssh://") || strings.HasPrefix(strings.ToLower(raw), "git@") {
 		return true
 	}
-	// scp-like user@host:path has a ':' before any '/' and no "://".
-	if !strings.Contains(raw, "://") {
+	// scp-like [user@]host:path has a ':' before any '/' and no "://", as
+	// git reads it; "host:7990/path" (digits only) is a host and port.
+	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "[") {
 		colon := strings.IndexByte(raw, ':')
 		slash := strings.IndexByte(raw, '/')
 		at := strings.IndexByte(raw, '@')
-		return at >= 0 && colon > at && (slash < 0 || colon < slash)
+		if colon < 0 || (slash >= 0 && slash < colon) || (at >= 0 && colon < at) {
+			return false
+		}
+		port := raw[colon+1:]
+		if slash >= 0 {
+			port = raw[colon+1 : slash]
+		}
+		return port == "" || strings.Trim(port, "0123456789") != ""
 	}
 	return false
 }
 
-// redactUserinfo keeps a password pasted inside a URL out of messages.
+// redactUserinfo keeps a password pasted inside a URL out of messages. A
+// pasted password may hold an unescaped '/', '?', '#' or '@' (Data Center
+// tokens are base64), so the userinfo is taken to end at the last '@': in
+// the rare URL with an '@' in its path this masks too much, never too little.
 func redactUserinfo(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return raw
 	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
-		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass && !strings.ContainsAny(user, "/?#") {
 			return scheme + "://" + user + ":****@" + rest[at+1:]
 		}
 	}

@@ -136,10 +136,14 @@ func unusable(r request, c candidate, now time.Time) string {
 	case !usernameOK(r, e):
 		return fmt.Sprintf("username %q does not match the request's %q", e.Username, r.q.Username)
 	case c.bearer && !r.q.HasCapability("authtype"):
-		return "needs authtype=Bearer, which this git did not offer (git 2.46 or newer is needed)"
+		return reasonNeedsAuthtype
 	}
 	return ""
 }
+
+// reasonNeedsAuthtype is the one reason get tells the user about: the token
+// would be served by a newer git.
+const reasonNeedsAuthtype = "needs authtype=Bearer, which this git did not offer (git 2.46 or newer is needed)"
 
 func rejectedFor(r request, e *store.Entry) bool {
 	for _, p := range e.RejectedFor {

@@ -136,7 +136,7 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 	for _, c := range cands {
 		if c.reason != "" {
 			h.Trace.Printf("get: skip %s (%s %s): %s", c.e.ID, c.e.Kind, c.e.URL, c.reason)
-			if c.bearer && !q.HasCapability("authtype") && c.e.Added() && !warnedBearer {
+			if c.reason == reasonNeedsAuthtype && c.e.Added() && !warnedBearer {
 				warnedBearer = true
 				h.notice("%s has a Data Center %s token, which works only as a Bearer token: git 2.46 or newer is needed to send it", c.e.URL, c.e.Kind)
 			}
@@ -262,7 +262,15 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r request, 
 		if c.reason != "" {
 			continue
 		}
-		// Only the first usable candidate is what get answers.
+		// Only the first usable candidate is what get answers; like get,
+		// skip one whose secret is missing from the keyring.
+		v, err := h.readSecret(h.keyring(ctx), c.e)
+		if errors.Is(err, store.ErrSecretNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
 		if c.bearer != (r.q.AuthType != "") {
 			return false, nil
 		}
@@ -272,9 +280,8 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r request, 
 		if c.e.Kind == store.KindStored && !sameExpiry(c.e, r.q) {
 			return false, nil
 		}
-		same, err := h.holds(h.keyring(ctx), c.e, g, true)
-		if err != nil || !same {
-			return false, err
+		if !sameToken(v, g) || v.OAuthRefreshToken != g.OAuthRefreshToken {
+			return false, nil
 		}
 		h.Trace.Printf("store: unchanged: %s already holds this credential", c.e.ID)
 		return true, nil

@@ -46,13 +46,18 @@ func NewKeyring(timeout time.Duration) *Keyring {
 
 // Get implements Secrets.
 func (k *Keyring) Get(ctx context.Context, id string) (string, error) {
-	var v string
+	// The value travels through a channel, not a shared variable: after a
+	// timeout the abandoned call may still finish and write it.
+	value := make(chan string, 1)
 	err := k.call(ctx, "read", func() error {
-		var err error
-		v, err = keyring.Get(k.Service, id)
+		v, err := keyring.Get(k.Service, id)
+		value <- v
 		return err
 	})
-	return v, err
+	if err != nil {
+		return "", err
+	}
+	return <-value, nil
 }
 
 // Set implements Secrets.

@@ -155,6 +155,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	var errs []error
 	for _, id := range tx.deleteAfter {
+		if !tx.changed || ix.HasID(id) {
+			continue // the index on disk may still name it: never leave an entry without its secret
+		}
 		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
 			errs = append(errs, fmt.Errorf("deleting the secret of %s: %w", id, err))
 		}

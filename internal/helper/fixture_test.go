@@ -1,0 +1,215 @@
+package helper_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
+)
+
+// t0 is the fixed "now" of every test: 2026-08-15 12:00 UTC.
+var t0 = time.Date(2026, 8, 15, 12, 0, 0, 0, time.UTC)
+
+// countingSecrets is store.Memory that counts writes and deletes, so tests
+// can assert that an operation touched nothing.
+type countingSecrets struct {
+	*store.Memory
+	sets, deletes atomic.Int32
+}
+
+func (c *countingSecrets) Set(ctx context.Context, id, secret string) error {
+	c.sets.Add(1)
+	return c.Memory.Set(ctx, id, secret)
+}
+
+func (c *countingSecrets) Delete(ctx context.Context, id string) error {
+	c.deletes.Add(1)
+	return c.Memory.Delete(ctx, id)
+}
+
+// fixture is a Helper over a temp dir and an in-memory keyring, with a
+// clock the test moves, notices and a trace it inspects.
+type fixture struct {
+	t       *testing.T
+	h       *helper.Helper
+	sec     *countingSecrets
+	now     time.Time
+	notices bytes.Buffer
+	trace   bytes.Buffer
+	ids     map[string]string // names the test gave entries -> IDs
+	secrets []string          // every secret the test used, for the trace check
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, now: t0, ids: map[string]string{}}
+	f.sec = &countingSecrets{Memory: store.NewMemory()}
+	f.h = &helper.Helper{
+		Store:   &store.Store{Dir: filepath.Join(t.TempDir(), "config"), Secrets: f.sec},
+		Now:     func() time.Time { return f.now },
+		Trace:   trace.New(&f.trace),
+		Notices: &f.notices,
+	}
+	t.Cleanup(func() {
+		for _, s := range f.secrets {
+			if strings.Contains(f.trace.String(), s) {
+				t.Errorf("the trace contains the secret %q:\n%s", s, f.trace.String())
+			}
+			if strings.Contains(f.notices.String(), s) {
+				t.Errorf("a notice contains the secret %q", s)
+			}
+		}
+	})
+	return f
+}
+
+// remember registers a secret for the end-of-test trace check.
+func (f *fixture) remember(secrets ...string) {
+	for _, s := range secrets {
+		if len(s) >= 8 {
+			f.secrets = append(f.secrets, s)
+		}
+	}
+}
+
+// add adds a token under a name the test uses in placeholders ({name}).
+func (f *fixture) add(name string, o helper.AddOptions) *store.Entry {
+	f.t.Helper()
+	f.remember(o.Token.Reveal())
+	e, err := f.h.Add(context.Background(), o)
+	require.NoError(f.t, err, "add %s", name)
+	if name != "" {
+		f.ids[name] = e.ID
+	}
+	return e
+}
+
+// q builds git's input from lines.
+func q(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+
+func (f *fixture) read(in string) *credential.Credential {
+	f.t.Helper()
+	c, err := credential.Read(strings.NewReader(in))
+	require.NoError(f.t, err)
+	f.remember(c.Password.Reveal(), c.Credential.Reveal(), c.OAuthRefreshToken.Reveal())
+	return c
+}
+
+// get runs get and renders the answer as git would read it ("" for none).
+func (f *fixture) get(in string) string {
+	f.t.Helper()
+	a, err := f.h.Get(context.Background(), f.read(in))
+	require.NoError(f.t, err)
+	if a == nil {
+		return ""
+	}
+	var b bytes.Buffer
+	require.NoError(f.t, credential.Write(&b, a))
+	return b.String()
+}
+
+func (f *fixture) store(in string) {
+	f.t.Helper()
+	require.NoError(f.t, f.h.StoreCredential(context.Background(), f.read(in)))
+}
+
+func (f *fixture) erase(in string) {
+	f.t.Helper()
+	require.NoError(f.t, f.h.Erase(context.Background(), f.read(in)))
+}
+
+// expand replaces {name} with the ID the test gave that name.
+func (f *fixture) expand(s string) string {
+	for name, id := range f.ids {
+		s = strings.ReplaceAll(s, "{"+name+"}", id)
+	}
+	return s
+}
+
+func (f *fixture) index() *store.Index {
+	f.t.Helper()
+	ix, err := f.h.Store.Load()
+	require.NoError(f.t, err)
+	return ix
+}
+
+func (f *fixture) entry(name string) *store.Entry {
+	f.t.Helper()
+	e, ok := f.index().Find(f.ids[name])
+	require.True(f.t, ok, "entry %s (%s) is gone", name, f.ids[name])
+	return e
+}
+
+// stored lists the entries git's store created, as "URL username" lines.
+func (f *fixture) storedEntries() []store.Entry {
+	var out []store.Entry
+	for _, e := range f.index().Entries {
+		if e.Kind == store.KindStored {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// mutate edits the index directly, for states that take several steps to
+// reach through git.
+func (f *fixture) mutate(fn func(ix *store.Index)) {
+	f.t.Helper()
+	require.NoError(f.t, f.h.Store.Update(context.Background(), func(tx *store.Tx) error {
+		fn(tx.Index)
+		tx.Changed()
+		return nil
+	}))
+}
+
+func (f *fixture) secretOf(id string) (string, error) {
+	return f.sec.Memory.Get(context.Background(), id)
+}
+
+// snapshot records the index file and the keyring counters, so that
+// unchanged can prove an operation wrote nothing at all.
+type snapshot struct {
+	data          []byte
+	info          os.FileInfo
+	sets, deletes int32
+}
+
+func (f *fixture) snapshot() snapshot {
+	f.t.Helper()
+	s := snapshot{sets: f.sec.sets.Load(), deletes: f.sec.deletes.Load()}
+	path := f.h.Store.Path()
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return s
+	}
+	require.NoError(f.t, err)
+	s.data = data
+	s.info, err = os.Stat(path)
+	require.NoError(f.t, err)
+	return s
+}
+
+func (f *fixture) requireUnchanged(before snapshot) {
+	f.t.Helper()
+	after := f.snapshot()
+	require.Equal(f.t, string(before.data), string(after.data), "the index changed")
+	if before.info == nil {
+		require.Nil(f.t, after.info, "an index file was created")
+	} else {
+		require.True(f.t, os.SameFile(before.info, after.info), "the index file was replaced")
+		require.Equal(f.t, before.info.ModTime(), after.info.ModTime(), "the index file was rewritten")
+	}
+	require.Equal(f.t, before.sets, after.sets, "the keyring was written")
+	require.Equal(f.t, before.deletes, after.deletes, "a keyring item was deleted")
+}
