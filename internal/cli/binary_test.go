@@ -178,15 +178,16 @@ func TestBinaryWithoutKeyring(t *testing.T) {
 		id := addInProcess(t, home, "https://bitbucket.org/ws/repo", repoTok)
 		r := runBin(t, binPath, binEnv(home, noKeyring), "", "remove", id)
 		require.False(t, r.timedOut)
-		// The metadata goes; the keyring secret cannot, and the one
-		// stderr line says so.
+		// Without a keyring nothing changes: the entry stays, so its
+		// secret never becomes unreachable.
 		assert.Equal(t, ExitError, r.code)
-		assert.Equal(t, "removed "+id+" (repository https://bitbucket.org/ws/repo)\n", r.stdout)
+		assert.Empty(t, r.stdout)
 		assertOneLine(t, r.stderr)
-		assert.Contains(t, r.stderr, "deleting the secret of "+id+": keyring unavailable")
+		assert.Contains(t, r.stderr, "nothing removed: keyring unavailable")
 		ix, err := (&store.Store{Dir: configDir(home)}).Load()
 		require.NoError(t, err)
-		assert.Empty(t, ix.Entries)
+		require.Len(t, ix.Entries, 1)
+		assert.Equal(t, id, ix.Entries[0].ID)
 	})
 }
 

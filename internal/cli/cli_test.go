@@ -691,3 +691,27 @@ func TestAddRefusesTokenAsURL(t *testing.T) {
 		})
 	}
 }
+
+// A person at a terminal hears of a bad option before typing the token.
+func TestAddChecksOptionsBeforePrompting(t *testing.T) {
+	for _, args := range [][]string{
+		{"add", "https://bitbucket.org/ws/repo", "--expires", "2001-01-01"},
+		{"add", "https://bitbucket.org/ws/repo", "--expires", "soon"},
+		{"add", "https://bitbucket.org", "--kind", "api", "--username", "a b"},
+		{"add", "https://bitbucket.org/ws/repo", "--label", "bad\x07label"},
+	} {
+		t.Run(strings.Join(args[2:], " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(Env{Args: args, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+				ConfigDir: t.TempDir(), Secrets: store.NewMemory(),
+				IsTerminal: func() bool { return true },
+				ReadPassword: func() ([]byte, error) {
+					t.Error("prompted for the token before checking the options")
+					return []byte("ATCTT3xToken"), nil
+				}})
+			if code != ExitError || stdout.Len() != 0 || strings.Contains(stderr.String(), "Token for") {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}

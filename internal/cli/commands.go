@@ -98,14 +98,14 @@ func (r *runner) add(args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := r.readToken(url)
-	if err != nil {
+	opts := helper.AddOptions{URL: url, Kind: store.Kind(*kind), Username: *username, Expires: *expires, Label: *label}
+	if err := h.CheckAddOptions(opts); err != nil {
 		return err
 	}
-	e, err := h.Add(context.Background(), helper.AddOptions{
-		URL: url, Kind: store.Kind(*kind), Username: *username,
-		Expires: *expires, Label: *label, Token: token,
-	})
+	if opts.Token, err = r.readToken(url); err != nil {
+		return err
+	}
+	e, err := h.Add(context.Background(), opts)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (r *runner) add(args []string) error {
 	if e.AuthType != "" {
 		who = e.AuthType
 	}
-	fmt.Fprintf(r.env.Stderr, "added %s token %s for %s (as %s)\n", e.Kind, credential.Secret(token), e.URL, who)
+	fmt.Fprintf(r.env.Stderr, "added %s token %s for %s (as %s)\n", e.Kind, opts.Token, e.URL, who)
 	return nil
 }
 

@@ -56,7 +56,7 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 	if err := checkToken(o.Token); err != nil {
 		return nil, err
 	}
-	if err := checkText("label", o.Label, 200); err != nil {
+	if err := h.CheckAddOptions(o); err != nil {
 		return nil, err
 	}
 	expires, err := h.checkExpiry(o.Expires)
@@ -103,6 +103,19 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 	}
 	h.Trace.Printf("add: %s %s %s token=%s", added.ID, added.Kind, added.URL, o.Token)
 	return added, nil
+}
+
+// CheckAddOptions checks what add was given besides the token, so that a
+// person at a terminal learns of a mistake before typing the token.
+func (h *Helper) CheckAddOptions(o AddOptions) error {
+	if err := checkText("label", o.Label, 200); err != nil {
+		return err
+	}
+	if err := checkUsername(o.Username); err != nil {
+		return err
+	}
+	_, err := h.checkExpiry(o.Expires)
+	return err
 }
 
 func checkToken(t credential.Secret) error {
@@ -273,6 +286,14 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 				return fmt.Errorf("%w for %s (see `git-credential-bbtoken list`)", store.ErrNoEntry, sc)
 			}
 		}
+		// Reach the keyring before touching the index: when it is
+		// unavailable nothing changes, rather than leaving a secret that no
+		// entry names any more.
+		for _, e := range removed {
+			if _, err := tx.Secret(e.ID); err != nil && !errors.Is(err, store.ErrSecretNotFound) {
+				return fmt.Errorf("nothing removed: %w", err)
+			}
+		}
 		for _, e := range removed {
 			ix.Remove(e.ID)
 			tx.DeleteSecretAfterCommit(e.ID)
@@ -280,6 +301,9 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 		tx.Changed()
 		return nil
 	})
+	if err != nil && !errors.Is(err, store.ErrSecretDelete) {
+		return nil, err
+	}
 	return removed, err
 }
 

@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,6 +133,12 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
 	}
 	cands := candidates(ix, r, h.now())
+	if h.Trace.Enabled() {
+		h.Trace.Printf("get: %d candidate(s) for %s/%s, most specific first", len(cands), r.host, strings.Join(r.segs, "/"))
+		for i, c := range cands {
+			h.Trace.Printf("get:   %d. %s %s %s %s", i+1, c.e.ID, c.e.Kind, c.e.URL, cmp.Or(c.reason, "usable"))
+		}
+	}
 	warnedBearer := false
 	for _, c := range cands {
 		if c.reason != "" {
@@ -151,8 +158,11 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 			return nil, err
 		}
 		a := h.answer(q, c.e, v)
-		h.Trace.Printf("get: answer with %s (%s %s) username=%q password=%s authtype=%q credential=%s",
-			c.e.ID, c.e.Kind, c.e.URL, a.Username, a.Password, a.AuthType, a.Credential)
+		if a.AuthType != "" {
+			h.Trace.Printf("get: answer with %s (%s %s) authtype=%q credential=%s", c.e.ID, c.e.Kind, c.e.URL, a.AuthType, a.Credential)
+		} else {
+			h.Trace.Printf("get: answer with %s (%s %s) username=%q password=%s", c.e.ID, c.e.Kind, c.e.URL, a.Username, a.Password)
+		}
 		return a, nil
 	}
 	h.Trace.Printf("get: no answer: %d candidate(s), none usable", len(cands))
@@ -344,13 +354,19 @@ func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
 		return nil
 	}
 
+	// authtype labels the secret only when what we keep is a credential,
+	// never a password (get would otherwise send a password as Bearer).
+	authType := ""
+	if g.Credential != "" {
+		authType = q.AuthType
+	}
 	scope := bitbucket.Scope{Host: r.host, Path: bitbucket.CanonicalPath(r.flavor, r.repo)}
 	url := scope.String()
 	now := h.now().UTC()
 	var old *store.Entry
 	for i := range tx.Index.Entries {
 		e := &tx.Index.Entries[i]
-		if e.Kind == store.KindStored && e.URL == url && e.UsernameSet == q.HasUsername && e.Username == q.Username && e.AuthType == q.AuthType {
+		if e.Kind == store.KindStored && e.URL == url && e.UsernameSet == q.HasUsername && e.Username == q.Username && e.AuthType == authType {
 			old = e
 			break
 		}
@@ -374,7 +390,7 @@ func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
 	e := store.Entry{
 		ID: id, URL: url, Kind: store.KindStored,
 		Username: q.Username, UsernameSet: q.HasUsername,
-		AuthType: q.AuthType, Format: format, State: store.StateActive,
+		AuthType: authType, Format: format, State: store.StateActive,
 		Created: now, Updated: now,
 	}
 	if q.PasswordExpiryUTC != 0 {
@@ -446,6 +462,11 @@ func (h *Helper) eraseLocked(tx *store.Tx, r request) error {
 			continue
 		}
 		if r.hasPath && (!r.safe || !sc.Covers(r.flavor, r.host, r.segs)) {
+			continue
+		}
+		// Without a password to compare, a broader entry that merely
+		// covers the path is not the one git meant: only an exact match.
+		if r.hasPath && !hasSecret && !bitbucket.SamePath(r.flavor, sc.Segments(), r.repo) {
 			continue
 		}
 		if q.HasUsername && (!e.UsernameSet || e.Username != q.Username) {

@@ -417,8 +417,10 @@ func TestEraseStoredCredentials(t *testing.T) {
 			[]left{{"https://bitbucket.org", "u1"}, {"https://bitbucket.org/ws/a", "u2"}, {"https://bitbucket.org/ws/b", "u1"}, {"https://example.com", "u1"}}},
 		{"by user", q(cloudQ, "username=u1"),
 			[]left{{"https://bitbucket.org/ws/a", "u2"}, {"https://example.com", "u1"}}},
-		{"by path: entries covering it", q(cloudQ, "path=ws/a.git"),
-			[]left{{"https://bitbucket.org/ws/b", "u1"}, {"https://example.com", "u1"}}},
+		// Without a password, a broader host-wide entry is not the one git
+		// meant: only entries for exactly that repository go.
+		{"by path without password: that repository's entries only", q(cloudQ, "path=ws/a.git"),
+			[]left{{"https://bitbucket.org", "u1"}, {"https://bitbucket.org/ws/b", "u1"}, {"https://example.com", "u1"}}},
 		{"by path lfs", q(cloudQ, "path=WS/A.git/info/lfs", "username=u2"),
 			[]left{{"https://bitbucket.org", "u1"}, {"https://bitbucket.org/ws/a", "u1"}, {"https://bitbucket.org/ws/b", "u1"}, {"https://example.com", "u1"}}},
 		{"skips a differing password", q(cloudQ, "path=ws/a.git", "username=u1", "password=wrong-password"),

@@ -71,6 +71,9 @@ func (k *Keyring) Delete(ctx context.Context, id string) error {
 }
 
 func (k *Keyring) call(ctx context.Context, op string, fn func() error) error {
+	if err := checkSessionBus(); err != nil {
+		return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
+	}
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second

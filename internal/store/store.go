@@ -21,6 +21,9 @@ var (
 	ErrIndexNewer   = errors.New("token index was written by a newer git-credential-bbtoken")
 	ErrIndexUnsafe  = errors.New("token index is writable by other users")
 	ErrLocked       = errors.New("token index is locked by another process")
+	// ErrSecretDelete: the index was saved, but a secret it no longer
+	// names could not be deleted from the keyring.
+	ErrSecretDelete = errors.New("the index was updated but the keyring kept the secret")
 )
 
 // IndexFile and LockFile are the names inside the config directory.
@@ -159,7 +162,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 			continue // the index on disk may still name it: never leave an entry without its secret
 		}
 		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
-			errs = append(errs, fmt.Errorf("deleting the secret of %s: %w", id, err))
+			errs = append(errs, fmt.Errorf("%w of %s: %w", ErrSecretDelete, id, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,5 @@
+//go:build !(linux || freebsd || openbsd || netbsd || dragonfly)
+
+package store
+
+func checkSessionBus() error { return nil }

@@ -1,0 +1,77 @@
+package trace
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+)
+
+func TestPrintfRedacts(t *testing.T) {
+	const tok = "ATCTT3xSecretValue0123456789abcd"
+	tests := []struct {
+		name   string
+		format string
+		args   []any
+		want   string // substring of the line
+	}{
+		{"secret type", "pw=%s", []any{credential.Secret(tok)}, "pw=****abcd"},
+		{"secret quoted", "pw=%q", []any{credential.Secret(tok)}, "pw=****abcd"},
+		{"plain string by mistake", "pw=%s", []any{tok}, "pw=****abcd"},
+		{"inside other text", "url=https://x:%s@host", []any{tok}, "url=https://x:****abcd@host"},
+		{"newline cannot forge a line", "a%sb", []any{"\nfake line"}, `a\nfake lineb`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			l := New(&buf)
+			l.Redact(credential.Secret(tok))
+			l.Printf(tt.format, tt.args...)
+			out := buf.String()
+			if strings.Contains(out, tok) {
+				t.Fatalf("token leaked: %q", out)
+			}
+			if !strings.Contains(out, tt.want) || strings.Count(out, "\n") != 1 {
+				t.Fatalf("line %q: want one line containing %q", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestNilLoggerIsSilent(t *testing.T) {
+	var l *Logger
+	l.Redact("x")
+	l.Printf("nothing %d", 1)
+	if l.Enabled() || l.Close() != nil {
+		t.Fatal("nil logger must be disabled and close cleanly")
+	}
+}
+
+func TestOpen(t *testing.T) {
+	var stderr bytes.Buffer
+	for _, v := range []string{"", "0", "false", "off"} {
+		if l, err := Open(v, &stderr); l != nil || err != nil {
+			t.Errorf("Open(%q) = %v, %v; want off", v, l, err)
+		}
+	}
+	if l, err := Open("1", &stderr); err != nil || l == nil {
+		t.Fatalf("Open(1): %v", err)
+	}
+	if _, err := Open("relative/file", &stderr); err == nil {
+		t.Fatal("a relative path must be refused")
+	}
+	path := filepath.Join(t.TempDir(), "trace")
+	l, err := Open(path, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Printf("hello")
+	l.Close()
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("trace file mode %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+}
