@@ -19,7 +19,7 @@ func TestPrintfRedacts(t *testing.T) {
 		want   string // substring of the line
 	}{
 		{"secret type", "pw=%s", []any{credential.Secret(tok)}, "pw=****abcd"},
-		{"secret quoted", "pw=%q", []any{credential.Secret(tok)}, "pw=****abcd"},
+		{"secret quoted", "pw=%q", []any{credential.Secret(tok)}, `pw="****abcd"`},
 		{"plain string by mistake", "pw=%s", []any{tok}, "pw=****abcd"},
 		{"inside other text", "url=https://x:%s@host", []any{tok}, "url=https://x:****abcd@host"},
 		{"newline cannot forge a line", "a%sb", []any{"\nfake line"}, `a\nfake lineb`},
