@@ -28,5 +28,15 @@ keyring_home=$(mktemp -d)
 trap 'kill "${GNOME_KEYRING_PID:-}" 2>/dev/null || true; rm -rf "$keyring_home"' EXIT
 eval "$(printf 'test-password' | HOME="$keyring_home" XDG_DATA_HOME="$keyring_home/.local/share" gnome-keyring-daemon --unlock --components=secrets)"
 export GNOME_KEYRING_CONTROL GNOME_KEYRING_PID
+if [ $# -eq 0 ]; then
+  echo "== scripts/demo.sh (the quick start, end to end)"
+  demo_log=$(mktemp)
+  if ! env -u BBTOKEN_DEMO_IN_SESSION ./scripts/demo.sh >"$demo_log" 2>&1; then
+    cat "$demo_log"; rm -f "$demo_log"; echo "demo failed"; exit 1
+  fi
+  grep -q "pushed:" "$demo_log" || { cat "$demo_log"; echo "demo did not push"; exit 1; }
+  rm -f "$demo_log"
+  echo "demo ok"
+fi
 echo "== go test (Secret Service at $DBUS_SESSION_BUS_ADDRESS)"
 go test -count=1 "${@:-./...}"
