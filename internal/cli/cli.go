@@ -145,6 +145,7 @@ func init() {
 		"list":   (*runner).list,
 		"remove": (*runner).remove,
 		"setup":  (*runner).setup,
+		"repair": (*runner).repair,
 	}
 }
 

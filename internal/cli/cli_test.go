@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -714,4 +715,40 @@ func TestAddChecksOptionsBeforePrompting(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRepair(t *testing.T) {
+	run := func(dir string, mem *store.Memory, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(Env{Args: args, Stdin: strings.NewReader("ATCTT3xRepairToken0123456789\n"), Stdout: &stdout, Stderr: &stderr,
+			ConfigDir: dir, Secrets: mem})
+		return code, stdout.String(), stderr.String()
+	}
+	dir, mem := t.TempDir(), store.NewMemory()
+	code, idOut, _ := run(dir, mem, "add", "https://bitbucket.org/ws/repo")
+	require.Equal(t, ExitOK, code)
+	id := strings.TrimSpace(idOut)
+
+	code, out, errOut := run(dir, mem, "repair")
+	assert.Equal(t, ExitOK, code, errOut)
+	assert.Equal(t, "consistent: 1 entries, 1 keyring item(s)\n", out)
+
+	// An item nobody knows: reported, kept, exit 1; deleted on request.
+	require.NoError(t, mem.Set(context.Background(), "feedf00d", "stray"))
+	code, out, errOut = run(dir, mem, "repair")
+	assert.Equal(t, ExitError, code)
+	assert.Contains(t, out, "unknown keyring item feedf00d")
+	assert.Equal(t, "git-credential-bbtoken: repair: needs attention (1 entries, 2 keyring item(s)): see above\n", errOut)
+	code, out, _ = run(dir, mem, "repair", "--delete-unknown")
+	assert.Equal(t, ExitOK, code)
+	assert.Equal(t, "deleted unknown keyring item feedf00d\nconsistent: 1 entries, 1 keyring item(s)\n", out)
+
+	// An entry whose secret went (deleted by hand in a keyring app).
+	require.NoError(t, mem.Delete(context.Background(), id))
+	code, out, _ = run(dir, mem, "repair", "--dry-run")
+	assert.Equal(t, ExitError, code)
+	assert.Contains(t, out, "entry "+id+" (repository https://bitbucket.org/ws/repo) has no secret in the keyring")
+
+	code, _, errOut = run(dir, mem, "repair", "extra")
+	assert.Equal(t, ExitUsage, code, errOut)
 }

@@ -37,6 +37,9 @@ Usage:
   git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]
         Make git use this helper (and only it) for each host
         (default https://bitbucket.org), with credential.useHttpPath=true.
+  git-credential-bbtoken repair [--dry-run] [--delete-unknown]
+        Check the index against the keyring: delete secrets left by an
+        interrupted write, report entries whose secret is gone.
   git-credential-bbtoken version | help
   git-credential-bbtoken get | store | erase
         git's credential helper protocol (git runs these).
@@ -53,6 +56,7 @@ var commandUsage = map[string]string{
 	"list":   "usage: git-credential-bbtoken list [--json]",
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
 	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]",
+	"repair": "usage: git-credential-bbtoken repair [--dry-run] [--delete-unknown]",
 }
 
 func (r *runner) add(args []string) error {
@@ -378,4 +382,56 @@ func looksLikeToken(arg string) bool {
 		}
 	}
 	return len(arg) >= 32
+}
+
+func (r *runner) repair(args []string) error {
+	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
+	var o store.RepairOptions
+	fs.BoolVar(&o.DryRun, "dry-run", false, "")
+	fs.BoolVar(&o.DeleteUnknown, "delete-unknown", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s", commandUsage["repair"])
+	}
+	h, err := r.helper(r.interactive())
+	if err != nil {
+		return err
+	}
+	rep, err := h.Store.Repair(context.Background(), o)
+	if err != nil {
+		return err
+	}
+	out := r.env.Stdout
+	verb := "deleted"
+	if o.DryRun {
+		verb = "would delete"
+	}
+	for _, id := range rep.Orphans {
+		fmt.Fprintf(out, "%s orphaned secret %s (left by an interrupted write)\n", verb, id)
+	}
+	for _, id := range rep.Unknown {
+		if o.DeleteUnknown {
+			fmt.Fprintf(out, "%s unknown keyring item %s\n", verb, id)
+		} else {
+			fmt.Fprintf(out, "unknown keyring item %s under service %s: no entry here names it (another config directory may own it); --delete-unknown deletes it\n", id, store.Service)
+		}
+	}
+	for _, id := range rep.Failed {
+		fmt.Fprintf(out, "could not delete secret %s; run repair again when the keyring answers\n", id)
+	}
+	for _, e := range rep.Missing {
+		fmt.Fprintf(out, "entry %s (%s %s) has no secret in the keyring: add the token again, or `remove %s`\n", e.ID, e.Kind, e.URL, e.ID)
+	}
+	secrets := "secrets not listable on this platform"
+	if rep.Secrets >= 0 {
+		secrets = fmt.Sprintf("%d keyring item(s)", rep.Secrets)
+	}
+	if !rep.Consistent(o) {
+		return fmt.Errorf("needs attention (%d entries, %s): see above", rep.Entries, secrets)
+	}
+	fmt.Fprintf(out, "consistent: %d entries, %s\n", rep.Entries, secrets)
+	return nil
 }

@@ -120,7 +120,14 @@ type Index struct {
 	Version int                   `json:"version"`
 	Hosts   map[string]HostConfig `json:"hosts,omitempty"`
 	Entries []Entry               `json:"entries"`
+
+	newer int // format version of a file from a newer build: read-only
 }
+
+// Newer is the format version of an index written by a newer build, which
+// this build reads but never writes; 0 for a current one.
+func (ix *Index) Newer() int { return ix.newer }
+
 
 // ErrNoEntry is returned when an ID or URL names nothing.
 var ErrNoEntry = errors.New("no such entry")

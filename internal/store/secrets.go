@@ -173,6 +173,20 @@ func (m *Memory) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+// List implements Lister.
+func (m *Memory) List(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return nil, m.Fail
+	}
+	ids := make([]string, 0, len(m.m))
+	for id := range m.m {
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
 // Len is the number of secrets held, for tests.
 func (m *Memory) Len() int {
 	m.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -83,16 +84,21 @@ func (s *Store) load() (*Index, []byte, error) {
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %v (it was not replaced; move it aside to start over, secrets stay in the keyring)", ErrIndexDamaged, path, err)
 	}
-	if probe.Version > IndexVersion {
-		return nil, nil, fmt.Errorf("%w: %s has format %d, this build reads up to %d: upgrade git-credential-bbtoken", ErrIndexNewer, path, probe.Version, IndexVersion)
-	}
+	newer := probe.Version > IndexVersion
 	if probe.Version < 1 {
 		return nil, nil, fmt.Errorf("%w: %s has no format version", ErrIndexDamaged, path)
 	}
 	var ix Index
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&ix); err != nil {
+		if newer {
+			return nil, nil, s.newerError(probe.Version)
+		}
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrIndexDamaged, path, err)
+	}
+	if newer {
+		// Read what we understand; never write it back (see Update).
+		ix.newer = probe.Version
 	}
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
@@ -101,6 +107,10 @@ func (s *Store) load() (*Index, []byte, error) {
 		}
 	}
 	return &ix, raw, nil
+}
+
+func (s *Store) newerError(version int) error {
+	return fmt.Errorf("%w: %s has format %d, this build knows up to %d, so it is read-only here: upgrade git-credential-bbtoken to change it", ErrIndexNewer, s.Path(), version, IndexVersion)
 }
 
 func checkPrivate(f *os.File, path string) error {
@@ -125,12 +135,21 @@ type Tx struct {
 	Index       *Index
 	ctx         context.Context
 	store       *Store
+	journal     []string // ids of secrets that may exist without an entry, as on disk
 	changed     bool
 	written     []string // secrets set in this Tx, deleted again if it fails
 	deleteAfter []string
 }
 
 // Update runs fn on the locked index and saves it if fn called Changed.
+//
+// Crash safety: a journal file next to the index lists every keyring secret
+// that may exist without an entry naming it, written before the secret is
+// (SetSecret) and before a commit that stops naming one. Each Update first
+// finishes what the journal lists, so a process killed at any point leaves
+// at worst an unreferenced secret that the next write (or `repair`)
+// deletes, never an entry without its secret, and the index itself only
+// ever changes by whole commits.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", s.Dir, err)
@@ -144,28 +163,70 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &Tx{Index: ix, ctx: ctx, store: s}
+	if ix.newer != 0 {
+		return s.newerError(ix.newer)
+	}
+	journal, err := s.readJournal()
+	if err != nil {
+		return err
+	}
+	if len(journal) > 0 {
+		if journal, err = s.finishJournal(ctx, ix, journal); err != nil {
+			return err
+		}
+	}
+	tx := &Tx{Index: ix, ctx: ctx, store: s, journal: journal}
 	if err := fn(tx); err != nil {
 		tx.rollback()
 		return err
 	}
-	if tx.changed {
-		ix.Version = IndexVersion
-		if err := s.save(ix); err != nil {
+	if !tx.changed {
+		tx.rollback() // secrets written for nothing
+		return nil
+	}
+	var doomed []string
+	for _, id := range tx.deleteAfter {
+		if !ix.HasID(id) && !slices.Contains(doomed, id) {
+			doomed = append(doomed, id)
+		}
+	}
+	if len(doomed) > 0 {
+		if err := tx.setJournal(append(slices.Clone(tx.journal), doomed...)); err != nil {
 			tx.rollback()
 			return err
 		}
 	}
+	ix.Version = IndexVersion
+	if err := s.save(ix); err != nil {
+		tx.rollback()
+		return err
+	}
+	if len(tx.journal) == 0 {
+		return nil
+	}
+	_, err = s.finishJournal(ctx, ix, tx.journal)
+	return err
+}
+
+// finishJournal deletes the secrets the journal lists that no entry names
+// and rewrites it with what is left: ids an entry adopted are dropped,
+// secrets the keyring cannot delete now stay for the next write.
+func (s *Store) finishJournal(ctx context.Context, ix *Index, journal []string) ([]string, error) {
+	var left []string
 	var errs []error
-	for _, id := range tx.deleteAfter {
-		if !tx.changed || ix.HasID(id) {
-			continue // the index on disk may still name it: never leave an entry without its secret
+	for _, id := range journal {
+		if ix.HasID(id) {
+			continue
 		}
 		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
 			errs = append(errs, fmt.Errorf("%w of %s: %w", ErrSecretDelete, id, err))
+			left = append(left, id)
 		}
 	}
-	return errors.Join(errs...)
+	if err := s.writeJournal(left); err != nil {
+		errs = append(errs, err)
+	}
+	return left, errors.Join(errs...)
 }
 
 func (s *Store) lockTimeout() time.Duration {
@@ -180,6 +241,11 @@ func (tx *Tx) Changed() { tx.changed = true }
 
 // SetSecret writes a secret to the keyring now, under a fresh ID.
 func (tx *Tx) SetSecret(id, secret string) error {
+	// Record the intent first, so a crash between here and the commit
+	// leaves a secret the next write knows to delete.
+	if err := tx.setJournal(append(slices.Clone(tx.journal), id)); err != nil {
+		return err
+	}
 	if err := tx.store.Secrets.Set(tx.ctx, id, secret); err != nil {
 		return fmt.Errorf("saving the token in the keyring: %w", err)
 	}
@@ -215,19 +281,75 @@ func (tx *Tx) NewID() (string, error) {
 	return "", errors.New("making an id: too many collisions")
 }
 
+// rollback deletes the secrets this Tx wrote (the index on disk never
+// named them) and takes them off the journal when that worked.
 func (tx *Tx) rollback() {
+	if len(tx.written) == 0 {
+		return
+	}
+	left := slices.Clone(tx.journal)
 	for _, id := range tx.written {
-		_ = tx.store.Secrets.Delete(tx.ctx, id) // best effort; a leftover is an orphan, never served
+		err := tx.store.Secrets.Delete(tx.ctx, id)
+		if err == nil || errors.Is(err, ErrSecretNotFound) {
+			left = slices.DeleteFunc(left, func(p string) bool { return p == id })
+		}
+	}
+	if len(left) != len(tx.journal) {
+		_ = tx.setJournal(left) // best effort: a leftover is finished by the next write
 	}
 }
 
-// save writes the index atomically: a private temp file, fsync, rename.
+func (tx *Tx) setJournal(ids []string) error {
+	if err := tx.store.writeJournal(ids); err != nil {
+		return err
+	}
+	tx.journal = ids
+	return nil
+}
+
+// save writes the index atomically.
 func (s *Store) save(ix *Index) error {
 	data, err := json.MarshalIndent(ix, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding token index: %w", err)
 	}
-	data = append(data, '\n')
+	return s.writeFile(s.Path(), append(data, '\n'))
+}
+
+// JournalFile lists secrets that may exist without an entry.
+const JournalFile = "tokens.pending"
+
+func (s *Store) readJournal() ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(s.Dir, JournalFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the write journal: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(data, &ids); err != nil {
+		// Its own crash mid-write cannot cause this (atomic rename); an
+		// unreadable journal only loses orphans to `repair`.
+		return nil, nil
+	}
+	return ids, nil
+}
+
+func (s *Store) writeJournal(ids []string) error {
+	path := filepath.Join(s.Dir, JournalFile)
+	if len(ids) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("clearing the write journal: %w", err)
+		}
+		return nil
+	}
+	data, _ := json.Marshal(ids) // strings only
+	return s.writeFile(path, append(data, '\n'))
+}
+
+// writeFile replaces path atomically: a private temp file, fsync, rename.
+func (s *Store) writeFile(path string, data []byte) error {
 	tmp, err := os.CreateTemp(s.Dir, ".tokens-*.tmp") // created 0600
 	if err != nil {
 		return fmt.Errorf("writing token index: %w", err)
@@ -248,7 +370,7 @@ func (s *Store) save(ix *Index) error {
 		os.Remove(name)
 		return fmt.Errorf("writing token index: %w", err)
 	}
-	if err := os.Rename(name, s.Path()); err != nil {
+	if err := os.Rename(name, path); err != nil {
 		os.Remove(name)
 		return fmt.Errorf("writing token index: %w", err)
 	}

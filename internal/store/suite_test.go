@@ -122,6 +122,7 @@ func writeIndex(t *testing.T, st *store.Store, data string, mode os.FileMode) {
 
 func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 	ctx := context.Background()
+	t.Run("Journal", func(t *testing.T) { runJournalSuite(t, newSecrets) })
 
 	t.Run("SecretsContract", func(t *testing.T) {
 		s := newEnv(t, newSecrets).sec
@@ -348,14 +349,19 @@ func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 
 	t.Run("IndexNewer", func(t *testing.T) {
 		e := newEnv(t, newSecrets)
-		const data = `{"version": 2, "entries": [], "something_new": true}`
+		const data = `{"version": 2, "entries": [{"id": "0a0b0c0d", "url": "https://bitbucket.org/ws", "kind": "workspace", "something_new": 1}], "something_new": true}`
 		writeIndex(t, e.st, data, 0o600)
-		_, err := e.st.Load()
-		require.ErrorIs(t, err, store.ErrIndexNewer)
-		assert.Contains(t, err.Error(), e.st.Path())
+		// Read-only: what we understand is read, for get and list.
+		ix, err := e.st.Load()
+		require.NoError(t, err)
+		assert.Equal(t, 2, ix.Newer())
+		require.Len(t, ix.Entries, 1)
+		assert.Equal(t, "0a0b0c0d", ix.Entries[0].ID)
 		called := false
 		err = e.st.Update(ctx, func(tx *store.Tx) error { called = true; tx.Changed(); return nil })
 		require.ErrorIs(t, err, store.ErrIndexNewer)
+		assert.Contains(t, err.Error(), e.st.Path())
+		assert.Contains(t, err.Error(), "read-only")
 		assert.False(t, called)
 		got, err := os.ReadFile(e.st.Path())
 		require.NoError(t, err)

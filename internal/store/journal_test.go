@@ -1,0 +1,214 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+// dying ends the calling goroutine (runtime.Goexit) at a chosen keyring
+// call, the way kill -9 ends a process: deferred unlocks run (the kernel
+// drops a dead process's flock), nothing after the call does.
+type dying struct {
+	store.Secrets
+	onSet, onDelete bool
+}
+
+func (d *dying) Set(ctx context.Context, id, secret string) error {
+	err := d.Secrets.Set(ctx, id, secret)
+	if d.onSet {
+		d.onSet = false
+		runtime.Goexit()
+	}
+	return err
+}
+
+func (d *dying) Delete(ctx context.Context, id string) error {
+	if d.onDelete {
+		d.onDelete = false
+		runtime.Goexit()
+	}
+	return d.Secrets.Delete(ctx, id)
+}
+
+// crashIn runs one Update in a goroutine that may die half-way.
+func crashIn(st *store.Store, fn func(tx *store.Tx) error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = st.Update(context.Background(), fn)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		panic("Update did not return")
+	}
+}
+
+func addRepoEntry(tx *store.Tx, id, url string) {
+	tx.Index.Entries = append(tx.Index.Entries, store.Entry{ID: id, URL: url, Kind: store.KindRepository, State: store.StateActive})
+	tx.Changed()
+}
+
+func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
+	ctx := context.Background()
+	journal := func(st *store.Store) string { return filepath.Join(st.Dir, store.JournalFile) }
+
+	t.Run("CrashAfterSecretWritten", func(t *testing.T) {
+		e := newEnv(t, newSecrets)
+		d := &dying{Secrets: e.sec}
+		st := &store.Store{Dir: e.st.Dir, Secrets: d}
+		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error { addRepoEntry(tx, "00000001", "https://bitbucket.org/ws/a"); return nil }))
+		before, err := os.ReadFile(st.Path())
+		require.NoError(t, err)
+
+		orphan := uniqueID(t)
+		d.onSet = true
+		crashIn(st, func(tx *store.Tx) error {
+			if err := tx.SetSecret(orphan, "orphan-secret"); err != nil {
+				return err
+			}
+			addRepoEntry(tx, orphan, "https://bitbucket.org/ws/b")
+			return nil
+		})
+		after, err := os.ReadFile(st.Path())
+		require.NoError(t, err)
+		assert.Equal(t, string(before), string(after), "a crash before the commit changed the index")
+		_, err = e.sec.Get(ctx, orphan)
+		require.NoError(t, err, "the secret should be left over by the crash")
+		require.FileExists(t, journal(st))
+
+		// The next write, whatever it is, deletes the orphan.
+		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error { return nil }))
+		_, err = e.sec.Get(ctx, orphan)
+		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		assert.NoFileExists(t, journal(st))
+	})
+
+	t.Run("CrashBeforeSecretDeleted", func(t *testing.T) {
+		e := newEnv(t, newSecrets)
+		d := &dying{Secrets: e.sec}
+		st := &store.Store{Dir: e.st.Dir, Secrets: d}
+		id := uniqueID(t)
+		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.SetSecret(id, "doomed-secret"); err != nil {
+				return err
+			}
+			addRepoEntry(tx, id, "https://bitbucket.org/ws/a")
+			return nil
+		}))
+		assert.NoFileExists(t, journal(st), "a completed write leaves no journal")
+
+		d.onDelete = true
+		crashIn(st, func(tx *store.Tx) error {
+			tx.Index.Remove(id)
+			tx.DeleteSecretAfterCommit(id)
+			tx.Changed()
+			return nil
+		})
+		ix, err := st.Load()
+		require.NoError(t, err)
+		assert.Empty(t, ix.Entries, "the commit happened before the crash")
+		_, err = e.sec.Get(ctx, id)
+		require.NoError(t, err, "the secret should be left over by the crash")
+
+		rep, err := st.Repair(ctx, store.RepairOptions{DryRun: true})
+		require.NoError(t, err)
+		assert.Contains(t, rep.Orphans, id, "a dry run reports the orphan")
+		_, err = e.sec.Get(ctx, id)
+		require.NoError(t, err, "a dry run deletes nothing")
+
+		rep, err = st.Repair(ctx, store.RepairOptions{})
+		require.NoError(t, err)
+		assert.Contains(t, rep.Orphans, id)
+		_, err = e.sec.Get(ctx, id)
+		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		assert.NoFileExists(t, journal(st))
+	})
+
+	t.Run("KeyringDownLeavesIndexUnchanged", func(t *testing.T) {
+		e := newEnv(t, newSecrets)
+		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error { addRepoEntry(tx, "00000001", "https://bitbucket.org/ws/a"); return nil }))
+		before, err := os.ReadFile(e.st.Path())
+		require.NoError(t, err)
+		broken := &store.Store{Dir: e.st.Dir, Secrets: failing{}}
+		err = broken.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.SetSecret(uniqueID(t), "x"); err != nil {
+				return err
+			}
+			addRepoEntry(tx, "00000002", "https://bitbucket.org/ws/b")
+			return nil
+		})
+		require.ErrorIs(t, err, store.ErrKeyringUnavailable)
+		after, err := os.ReadFile(e.st.Path())
+		require.NoError(t, err)
+		assert.Equal(t, string(before), string(after))
+	})
+
+	t.Run("ListAndRepairByListing", func(t *testing.T) {
+		backend := newSecrets(t)
+		l, ok := backend.(store.Lister)
+		require.True(t, ok, "%T should list its items", backend)
+		st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: backend}
+		kept, stray := uniqueID(t), uniqueID(t)
+		t.Cleanup(func() {
+			_ = backend.Delete(ctx, kept)
+			_ = backend.Delete(ctx, stray)
+		})
+		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.SetSecret(kept, "kept"); err != nil {
+				return err
+			}
+			addRepoEntry(tx, kept, "https://bitbucket.org/ws/a")
+			return nil
+		}))
+		// A secret nobody journaled (say, the keyring was restored from a
+		// backup): only listing finds it.
+		require.NoError(t, backend.Set(ctx, stray, "stray"))
+		ids, err := l.List(ctx)
+		require.NoError(t, err)
+		assert.Contains(t, ids, kept)
+		assert.Contains(t, ids, stray)
+
+		rep, err := st.Repair(ctx, store.RepairOptions{})
+		require.NoError(t, err)
+		assert.Contains(t, rep.Unknown, stray)
+		assert.NotContains(t, rep.Unknown, kept)
+		assert.False(t, rep.Consistent(store.RepairOptions{}), "an unknown item needs the user's word")
+		_, err = backend.Get(ctx, stray)
+		require.NoError(t, err, "unknown items stay without DeleteUnknown")
+
+		rep, err = st.Repair(ctx, store.RepairOptions{DeleteUnknown: true})
+		require.NoError(t, err)
+		assert.Empty(t, rep.Missing)
+		assert.True(t, rep.Consistent(store.RepairOptions{DeleteUnknown: true}))
+		_, err = backend.Get(ctx, stray)
+		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		_, err = backend.Get(ctx, kept)
+		require.NoError(t, err)
+	})
+
+	t.Run("RepairFindsMissingSecrets", func(t *testing.T) {
+		e := newEnv(t, newSecrets)
+		id := uniqueID(t)
+		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error { addRepoEntry(tx, id, "https://bitbucket.org/ws/a"); return nil }))
+		rep, err := e.st.Repair(ctx, store.RepairOptions{})
+		require.NoError(t, err)
+		require.Len(t, rep.Missing, 1)
+		assert.Equal(t, id, rep.Missing[0].ID)
+	})
+}
+
+type failing struct{}
+
+func (failing) Get(context.Context, string) (string, error) { return "", store.ErrKeyringUnavailable }
+func (failing) Set(context.Context, string, string) error   { return store.ErrKeyringUnavailable }
+func (failing) Delete(context.Context, string) error        { return store.ErrKeyringUnavailable }
