@@ -128,7 +128,6 @@ type Index struct {
 // this build reads but never writes; 0 for a current one.
 func (ix *Index) Newer() int { return ix.newer }
 
-
 // ErrNoEntry is returned when an ID or URL names nothing.
 var ErrNoEntry = errors.New("no such entry")
 
