@@ -146,6 +146,7 @@ func init() {
 		"remove": (*runner).remove,
 		"setup":  (*runner).setup,
 		"repair": (*runner).repair,
+		"config": (*runner).config,
 	}
 }
 

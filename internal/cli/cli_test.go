@@ -752,3 +752,34 @@ func TestRepair(t *testing.T) {
 	code, _, errOut = run(dir, mem, "repair", "extra")
 	assert.Equal(t, ExitUsage, code, errOut)
 }
+
+func TestConfig(t *testing.T) {
+	dir, mem := t.TempDir(), store.NewMemory()
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(Env{Args: args, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, ConfigDir: dir, Secrets: mem})
+		return code, stdout.String(), stderr.String()
+	}
+	tests := []struct {
+		args     []string
+		code     int
+		stdout   string
+		inStderr string
+	}{
+		{[]string{"config"}, ExitOK, "expiry-warnings=on\n", ""},
+		{[]string{"config", "expiry-warnings", "off"}, ExitOK, "", ""},
+		{[]string{"config", "expiry-warnings"}, ExitOK, "expiry-warnings=off\n", ""},
+		{[]string{"config", "expiry-warnings", "maybe"}, ExitUsage, "", "expiry-warnings takes on or off"},
+		{[]string{"config", "colour", "on"}, ExitUsage, "", `unknown setting "colour"`},
+		{[]string{"config", "expiry-warnings", "on"}, ExitOK, "", ""},
+		{[]string{"config"}, ExitOK, "expiry-warnings=on\n", ""},
+	}
+	for _, tt := range tests {
+		code, out, errOut := run(tt.args...)
+		assert.Equal(t, tt.code, code, "%v: %s", tt.args, errOut)
+		assert.Equal(t, tt.stdout, out, "%v", tt.args)
+		if tt.inStderr != "" {
+			assert.Contains(t, errOut, tt.inStderr, "%v", tt.args)
+		}
+	}
+}

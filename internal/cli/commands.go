@@ -40,6 +40,9 @@ Usage:
   git-credential-bbtoken repair [--dry-run] [--delete-unknown]
         Check the index against the keyring: delete secrets left by an
         interrupted write, report entries whose secret is gone.
+  git-credential-bbtoken config [expiry-warnings [on|off]]
+        Show or change a setting: expiry-warnings (one stderr line a day
+        per token in its last 7 days; default on).
   git-credential-bbtoken version | help
   git-credential-bbtoken get | store | erase
         git's credential helper protocol (git runs these).
@@ -57,6 +60,7 @@ var commandUsage = map[string]string{
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
 	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]",
 	"repair": "usage: git-credential-bbtoken repair [--dry-run] [--delete-unknown]",
+	"config": "usage: git-credential-bbtoken config [expiry-warnings [on|off]]",
 }
 
 func (r *runner) add(args []string) error {
@@ -185,6 +189,9 @@ func (r *runner) list(args []string) error {
 	ix, err := h.Store.Load() // the index only: list works without a keyring
 	if err != nil {
 		return err
+	}
+	if v := ix.Newer(); v != 0 {
+		fmt.Fprintf(r.env.Stderr, "note: %s was written by a newer git-credential-bbtoken (format %d): shown read-only; upgrade to change it\n", h.Store.Path(), v)
 	}
 	now := time.Now()
 	if r.env.Now != nil {
@@ -433,5 +440,61 @@ func (r *runner) repair(args []string) error {
 		return fmt.Errorf("needs attention (%d entries, %s): see above", rep.Entries, secrets)
 	}
 	fmt.Fprintf(out, "consistent: %d entries, %s\n", rep.Entries, secrets)
+	return nil
+}
+
+// settings are the keys `config` knows, with their allowed values; the
+// first is the default.
+var settings = map[string][]string{
+	helper.SettingExpiryWarnings: {"on", "off"},
+}
+
+func (r *runner) config(args []string) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 2 {
+		return usagef("%s", commandUsage["config"])
+	}
+	if len(pos) > 0 {
+		if _, ok := settings[pos[0]]; !ok {
+			return usagef("unknown setting %q: known: %s", pos[0], helper.SettingExpiryWarnings)
+		}
+	}
+	h, err := r.helper(false)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 2 {
+		key, value := pos[0], pos[1]
+		if !slices.Contains(settings[key], value) {
+			return usagef("%s takes %s, not %q", key, strings.Join(settings[key], " or "), value)
+		}
+		return h.Store.Update(context.Background(), func(tx *store.Tx) error {
+			if tx.Index.Settings == nil {
+				tx.Index.Settings = map[string]string{}
+			}
+			if value == settings[key][0] {
+				delete(tx.Index.Settings, key)
+			} else {
+				tx.Index.Settings[key] = value
+			}
+			tx.Changed()
+			return nil
+		})
+	}
+	ix, err := h.Store.Load()
+	if err != nil {
+		return err
+	}
+	keys := []string{helper.SettingExpiryWarnings}
+	if len(pos) == 1 {
+		keys = pos[:1]
+	}
+	for _, k := range keys {
+		fmt.Fprintf(r.env.Stdout, "%s=%s\n", k, cmpOr(ix.Settings[k], settings[k][0]))
+	}
 	return nil
 }

@@ -157,6 +157,7 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 		if err != nil {
 			return nil, err
 		}
+		h.warnExpiry(ix, c.e)
 		a := h.answer(q, c.e, v)
 		if a.AuthType != "" {
 			h.Trace.Printf("get: answer with %s (%s %s) authtype=%q credential=%s", c.e.ID, c.e.Kind, c.e.URL, a.AuthType, a.Credential)
@@ -167,6 +168,45 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 	}
 	h.Trace.Printf("get: no answer: %d candidate(s), none usable", len(cands))
 	return nil, nil
+}
+
+// ExpiryWarningDays is how close to its expiry a served token starts
+// drawing a warning.
+const ExpiryWarningDays = 7
+
+// SettingExpiryWarnings is the `config` key that silences the warning.
+const SettingExpiryWarnings = "expiry-warnings"
+
+// warnExpiry tells the user, at most once a day per token, that a token it
+// just served expires within a week: git shows our stderr, and a warning
+// beats a clone failing next week.
+func (h *Helper) warnExpiry(ix *store.Index, e *store.Entry) {
+	if !e.Added() || ix.Settings[SettingExpiryWarnings] == "off" {
+		return
+	}
+	t, ok, err := e.ExpiresAt()
+	if !ok || err != nil {
+		return
+	}
+	now := h.now()
+	left := t.Sub(now)
+	if left > ExpiryWarningDays*24*time.Hour {
+		return
+	}
+	today := now.UTC().Format(time.DateOnly)
+	if h.Store.WarnedOn(e.ID) == today {
+		return
+	}
+	days := int(left.Hours() / 24)
+	when := fmt.Sprintf("in %d days", days)
+	if days == 0 {
+		when = "within a day"
+	}
+	h.notice("the %s token for %s (%s) expires on %s, %s: create a new one and `git-credential-bbtoken add` it (silence this: git-credential-bbtoken config %s off)",
+		e.Kind, e.URL, e.ID, t.UTC().Format(time.DateOnly), when, SettingExpiryWarnings)
+	if err := h.Store.MarkWarned(e.ID, today, ix.HasID); err != nil {
+		h.Trace.Printf("get: could not record the expiry warning: %v", err)
+	}
 }
 
 // answer builds get's output: only attributes we own, and authtype or state

@@ -120,6 +120,8 @@ type Index struct {
 	Version int                   `json:"version"`
 	Hosts   map[string]HostConfig `json:"hosts,omitempty"`
 	Entries []Entry               `json:"entries"`
+	// Settings are the user's choices (`config`), e.g. expiry-warnings=off.
+	Settings map[string]string `json:"settings,omitempty"`
 
 	newer int // format version of a file from a newer build: read-only
 }
