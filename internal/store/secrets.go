@@ -50,7 +50,10 @@ func (k *Keyring) Get(ctx context.Context, id string) (string, error) {
 	// timeout the abandoned call may still finish and write it.
 	value := make(chan string, 1)
 	err := k.call(ctx, "read", func() error {
-		v, err := keyring.Get(k.Service, id)
+		v, ok, err := lookup(k.Service, id)
+		if !ok {
+			v, err = keyring.Get(k.Service, id)
+		}
 		value <- v
 		return err
 	})

@@ -1,0 +1,4 @@
+package store
+
+// Lookup exposes the lean Secret Service read to the external tests.
+var Lookup = lookup

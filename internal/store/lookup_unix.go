@@ -1,0 +1,63 @@
+//go:build linux || freebsd || openbsd || netbsd || dragonfly
+
+package store
+
+import (
+	"github.com/godbus/dbus/v5"
+	"github.com/zalando/go-keyring"
+)
+
+// Secret Service names (freedesktop.org Secret Service API 0.2).
+const (
+	ssName    = "org.freedesktop.secrets"
+	ssPath    = "/org/freedesktop/secrets"
+	ssService = "org.freedesktop.Secret.Service"
+)
+
+// ssSecret is the Secret struct of the Secret Service API: (oayays).
+type ssSecret struct {
+	Session     dbus.ObjectPath
+	Parameters  []byte
+	Value       []byte
+	ContentType string
+}
+
+// lookup reads a secret in three calls (SearchItems, OpenSession "plain",
+// GetSecrets) where go-keyring's Get makes seven, because get runs on every
+// fetch. It finds the items go-keyring writes (attributes service and
+// username). ok is false when the item is locked: then go-keyring's path,
+// which unlocks (and may prompt), must take over.
+func lookup(service, id string) (secret string, ok bool, err error) {
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		return "", true, err
+	}
+	svc := conn.Object(ssName, ssPath)
+	var unlocked, locked []dbus.ObjectPath
+	err = svc.Call(ssService+".SearchItems", 0, map[string]string{"service": service, "username": id}).Store(&unlocked, &locked)
+	if err != nil {
+		return "", true, err
+	}
+	if len(unlocked) == 0 {
+		if len(locked) > 0 {
+			return "", false, nil
+		}
+		return "", true, keyring.ErrNotFound
+	}
+	var ignored dbus.Variant
+	var session dbus.ObjectPath
+	// The session ends with our connection when the process exits: no
+	// Close round trip.
+	if err := svc.Call(ssService+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&ignored, &session); err != nil {
+		return "", true, err
+	}
+	var secrets map[dbus.ObjectPath]ssSecret
+	if err := svc.Call(ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets); err != nil {
+		return "", true, err
+	}
+	s, found := secrets[unlocked[0]]
+	if !found {
+		return "", false, nil // raced with a lock: take the unlocking path
+	}
+	return string(s.Value), true, nil
+}
