@@ -117,7 +117,7 @@ func (h *Helper) traceQuery(op string, q *credential.Credential) {
 // nil when nothing matches (git then asks the next helper or prompts).
 func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential.Credential, error) {
 	h.traceQuery("get", q)
-	ix, err := h.Store.Load()
+	ix, err := h.Store.LoadScopes(scopeURLs(q))
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +204,24 @@ func (h *Helper) warnExpiry(ix *store.Index, e *store.Entry) {
 	}
 	h.notice("the %s token for %s (%s) expires on %s, %s: create a new one and `git-credential-bbtoken add` it (silence this: git-credential-bbtoken config %s off)",
 		e.Kind, e.URL, e.ID, t.UTC().Format(time.DateOnly), when, SettingExpiryWarnings)
-	if err := h.Store.MarkWarned(e.ID, today, ix.HasID); err != nil {
+	if err := h.Store.MarkWarned(e.ID, today); err != nil {
 		h.Trace.Printf("get: could not record the expiry warning: %v", err)
 	}
+}
+
+// scopeURLs lists every scope URL that could cover the request: the host
+// and each leading run of path segments. get reads only those entries.
+func scopeURLs(q *credential.Credential) []string {
+	host, err := bitbucket.NormalizeHost(q.Host)
+	if err != nil {
+		return nil
+	}
+	urls := []string{bitbucket.Scope{Host: host}.String()}
+	segs, _ := bitbucket.CleanPath(q.Path)
+	for i := range segs {
+		urls = append(urls, bitbucket.Scope{Host: host, Path: strings.Join(segs[:i+1], "/")}.String())
+	}
+	return urls
 }
 
 // answer builds get's output: only attributes we own, and authtype or state
@@ -265,7 +280,7 @@ func sameToken(a, b secretValue) bool {
 // write anything.
 func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) error {
 	h.traceQuery("store", q)
-	ix, err := h.Store.Load()
+	ix, err := h.Store.LoadScopes(scopeURLs(q))
 	if err != nil {
 		return err
 	}

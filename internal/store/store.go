@@ -308,12 +308,16 @@ func (tx *Tx) setJournal(ids []string) error {
 }
 
 // save writes the index atomically.
+//
+// The file is one JSON document laid out one entry per line (see
+// LoadScopes): any JSON reader reads it, and get can skip the entries of
+// other scopes without decoding them.
 func (s *Store) save(ix *Index) error {
-	data, err := json.MarshalIndent(ix, "", "  ")
+	data, err := encodeIndex(ix)
 	if err != nil {
 		return fmt.Errorf("encoding token index: %w", err)
 	}
-	return s.writeFile(s.Path(), append(data, '\n'))
+	return s.writeFile(s.Path(), data)
 }
 
 // JournalFile lists secrets that may exist without an entry.

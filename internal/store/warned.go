@@ -17,11 +17,11 @@ func (s *Store) WarnedOn(id string) string {
 
 // MarkWarned records today's warning. It takes no lock: two git processes
 // racing here cost at most one repeated line, never data.
-func (s *Store) MarkWarned(id, day string, live func(id string) bool) error {
+func (s *Store) MarkWarned(id, day string) error {
 	m := s.readWarned()
-	for k := range m {
-		if !live(k) {
-			delete(m, k) // forget removed tokens
+	for k, d := range m {
+		if d != day {
+			delete(m, k) // only today's warnings matter
 		}
 	}
 	m[id] = day
