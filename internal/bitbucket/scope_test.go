@@ -611,3 +611,23 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+func TestEqualFoldASCII(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"https", "HTTPS", true},
+		{"https", "httpſ", false}, // U+017F folds to 's' under Unicode rules
+		{"kate", "\u212Aate", false},
+		{"Kate", "kATE", true},
+		{"a", "ab", false},
+		{"", "", true},
+		{"é", "É", false},
+	}
+	for _, tt := range tests {
+		if got := bitbucket.EqualFoldASCII(tt.a, tt.b); got != tt.want {
+			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

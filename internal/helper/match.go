@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
@@ -50,7 +49,7 @@ func parseRequest(ix *store.Index, q *credential.Credential) (r request, skip st
 	if q.Host == "" {
 		return r, "", fmt.Errorf("%w: no host", ErrBadRequest)
 	}
-	if !strings.EqualFold(q.Protocol, "https") {
+	if !bitbucket.EqualFoldASCII(q.Protocol, "https") {
 		return r, fmt.Sprintf("protocol %q is never served a token (https only)", q.Protocol), nil
 	}
 	host, err := bitbucket.NormalizeHost(q.Host)
@@ -169,7 +168,7 @@ func usernameOK(r request, e *store.Entry) bool {
 		return false
 	}
 	if r.flavor == bitbucket.Cloud {
-		return strings.EqualFold(e.Username, r.q.Username)
+		return bitbucket.EqualFoldASCII(e.Username, r.q.Username)
 	}
 	return e.Username == r.q.Username
 }
