@@ -183,7 +183,7 @@ func TestBinaryWithoutKeyring(t *testing.T) {
 		assert.Equal(t, ExitError, r.code)
 		assert.Empty(t, r.stdout)
 		assertOneLine(t, r.stderr)
-		assert.Contains(t, r.stderr, "nothing removed: keyring unavailable")
+		assert.Contains(t, r.stderr, "nothing removed: deleting the secret of "+id+" from the keyring: keyring unavailable")
 		ix, err := (&store.Store{Dir: configDir(home)}).Load()
 		require.NoError(t, err)
 		require.Len(t, ix.Entries, 1)
@@ -260,9 +260,10 @@ func TestGitRunsHelperFromPathWithSpace(t *testing.T) {
 	home := t.TempDir()
 	exe := filepath.Join(home, "My Tools", "git-credential-bbtoken")
 	require.NoError(t, os.MkdirAll(filepath.Dir(exe), 0o755))
-	b, err := os.ReadFile(binPath)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(exe, b, 0o755))
+	// A hard link, not a copy: a file just written can still be open for
+	// writing in a child forked by a parallel test, and exec then fails
+	// with "text file busy".
+	require.NoError(t, os.Link(binPath, exe))
 
 	tracePath := filepath.Join(home, "trace.log")
 	env := binEnv(home, noKeyring, "GIT_CREDENTIAL_BBTOKEN_TRACE="+tracePath)
@@ -270,7 +271,7 @@ func TestGitRunsHelperFromPathWithSpace(t *testing.T) {
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	assert.Equal(t, "!'"+exe+"'\n", mustGit(t, env, home, "config", "--global", "--get-all", "credential.https://bitbucket.org.helper")[1:])
 
-	_, err = runGit(t, env, home, "protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n\n", "credential", "fill")
+	_, err := runGit(t, env, home, "protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n\n", "credential", "fill")
 	require.Error(t, err, "no token, no prompt: git gives up")
 	trace, err := os.ReadFile(tracePath)
 	require.NoError(t, err, "git ran the helper")

@@ -286,14 +286,6 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 				return fmt.Errorf("%w for %s (see `git-credential-bbtoken list`)", store.ErrNoEntry, sc)
 			}
 		}
-		// Reach the keyring before touching the index: when it is
-		// unavailable nothing changes, rather than leaving a secret that no
-		// entry names any more.
-		for _, e := range removed {
-			if _, err := tx.Secret(e.ID); err != nil && !errors.Is(err, store.ErrSecretNotFound) {
-				return fmt.Errorf("nothing removed: %w", err)
-			}
-		}
 		for _, e := range removed {
 			ix.Remove(e.ID)
 			tx.DeleteSecretAfterCommit(e.ID)
@@ -301,8 +293,9 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 		tx.Changed()
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrSecretDelete) {
-		return nil, err
+	if err != nil {
+		// The keyring is touched before the index: a failure changed nothing.
+		return nil, fmt.Errorf("nothing removed: %w", err)
 	}
 	return removed, err
 }

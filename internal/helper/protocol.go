@@ -117,17 +117,29 @@ func (h *Helper) traceQuery(op string, q *credential.Credential) {
 // nil when nothing matches (git then asks the next helper or prompts).
 func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential.Credential, error) {
 	h.traceQuery("get", q)
+	// A secret that vanished under us usually means a parallel `add`
+	// replaced the token: read the index once more to serve the new one.
+	for attempt := 0; ; attempt++ {
+		a, missing, err := h.get(ctx, q)
+		if err != nil || a != nil || !missing || attempt > 0 {
+			return a, err
+		}
+		h.Trace.Printf("get: a secret was missing: reading the index again")
+	}
+}
+
+func (h *Helper) get(ctx context.Context, q *credential.Credential) (a *credential.Credential, missing bool, err error) {
 	ix, err := h.Store.LoadScopes(scopeURLs(q))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r, skip, err := parseRequest(ix, q)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if skip != "" {
 		h.Trace.Printf("get: no answer: %s", skip)
-		return nil, nil
+		return nil, false, nil
 	}
 	if r.hasPath && !r.safe {
 		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
@@ -151,11 +163,12 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 		}
 		v, err := h.readSecret(h.keyring(ctx), c.e)
 		if errors.Is(err, store.ErrSecretNotFound) {
-			h.Trace.Printf("get: skip %s: its secret is missing from the keyring (run `git-credential-bbtoken add` again)", c.e.ID)
+			h.Trace.Printf("get: skip %s: its secret is missing from the keyring (being replaced, or `repair` reports it)", c.e.ID)
+			missing = true
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		h.warnExpiry(ix, c.e)
 		a := h.answer(q, c.e, v)
@@ -164,10 +177,10 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 		} else {
 			h.Trace.Printf("get: answer with %s (%s %s) username=%q password=%s", c.e.ID, c.e.Kind, c.e.URL, a.Username, a.Password)
 		}
-		return a, nil
+		return a, false, nil
 	}
 	h.Trace.Printf("get: no answer: %d candidate(s), none usable", len(cands))
-	return nil, nil
+	return nil, missing, nil
 }
 
 // ExpiryWarningDays is how close to its expiry a served token starts

@@ -57,6 +57,7 @@ type Entry struct {
 	URL         string       `json:"url"` // the scope, see bitbucket.Scope.String
 	Kind        Kind         `json:"kind"`
 	Username    string       `json:"username,omitempty"`
+	Email       string       `json:"email,omitempty"`        // Cloud API tokens: the Atlassian e-mail the REST API (verify) needs; git never does
 	UsernameSet bool         `json:"username_set,omitempty"` // stored entries: an empty username is still a username
 	Label       string       `json:"label,omitempty"`
 	Expires     string       `json:"expires,omitempty"` // YYYY-MM-DD (expires at 00:00 UTC that day) or RFC 3339
@@ -113,6 +114,11 @@ type HostConfig struct {
 	HelperValue  string `json:"helper_value,omitempty"`
 	AddedUseHTTP bool   `json:"added_use_http_path,omitempty"`
 	PrevUseHTTP  string `json:"previous_use_http_path,omitempty"`
+	// APIURL is the REST API base URL verify uses ("" = the default).
+	APIURL string `json:"api_url,omitempty"`
+	// BaseURL is where `setup --detect` found the instance (with its context
+	// path, e.g. https://bb.example.com/bitbucket).
+	BaseURL string `json:"base_url,omitempty"`
 }
 
 // Index is the whole metadata file.

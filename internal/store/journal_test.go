@@ -114,24 +114,67 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 			tx.Changed()
 			return nil
 		})
+		// Killed at the delete, before the commit: the index still names
+		// the entry, the journal records its removal.
 		ix, err := st.Load()
 		require.NoError(t, err)
-		assert.Empty(t, ix.Entries, "the commit happened before the crash")
+		require.Len(t, ix.Entries, 1)
 		_, err = e.sec.Get(ctx, id)
 		require.NoError(t, err, "the secret should be left over by the crash")
 
 		rep, err := st.Repair(ctx, store.RepairOptions{DryRun: true})
 		require.NoError(t, err)
-		assert.Contains(t, rep.Orphans, id, "a dry run reports the orphan")
+		assert.Contains(t, rep.Orphans, id, "a dry run reports the interrupted removal")
 		_, err = e.sec.Get(ctx, id)
 		require.NoError(t, err, "a dry run deletes nothing")
 
 		rep, err = st.Repair(ctx, store.RepairOptions{})
 		require.NoError(t, err)
 		assert.Contains(t, rep.Orphans, id)
+		ix, err = st.Load()
+		require.NoError(t, err)
+		assert.Empty(t, ix.Entries, "repair completes the removal")
 		_, err = e.sec.Get(ctx, id)
 		require.ErrorIs(t, err, store.ErrSecretNotFound)
 		assert.NoFileExists(t, journal(st))
+	})
+
+	t.Run("DeleteFaultChangesNothing", func(t *testing.T) {
+		e := newEnv(t, newSecrets)
+		id := uniqueID(t)
+		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.SetSecret(id, "kept-secret"); err != nil {
+				return err
+			}
+			addRepoEntry(tx, id, "https://bitbucket.org/ws/a")
+			return nil
+		}))
+		before, err := os.ReadFile(e.st.Path())
+		require.NoError(t, err)
+		broken := &store.Store{Dir: e.st.Dir, Secrets: failingDelete{e.sec}}
+		newID := uniqueID(t)
+		err = broken.Update(ctx, func(tx *store.Tx) error { // a replacement, as add does
+			if err := tx.SetSecret(newID, "new-secret"); err != nil {
+				return err
+			}
+			tx.Index.Remove(id)
+			tx.DeleteSecretAfterCommit(id)
+			addRepoEntry(tx, newID, "https://bitbucket.org/ws/a")
+			return nil
+		})
+		require.ErrorIs(t, err, store.ErrKeyringUnavailable)
+		after, err := os.ReadFile(e.st.Path())
+		require.NoError(t, err)
+		assert.Equal(t, string(before), string(after), "the index changed")
+		v, err := e.sec.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, "kept-secret", v)
+		// The new secret could not be rolled back (deletes fail): it is
+		// journaled, and the next healthy write deletes it.
+		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error { return nil }))
+		_, err = e.sec.Get(ctx, newID)
+		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		assert.NoFileExists(t, journal(e.st))
 	})
 
 	t.Run("KeyringDownLeavesIndexUnchanged", func(t *testing.T) {
@@ -212,3 +255,8 @@ type failing struct{}
 func (failing) Get(context.Context, string) (string, error) { return "", store.ErrKeyringUnavailable }
 func (failing) Set(context.Context, string, string) error   { return store.ErrKeyringUnavailable }
 func (failing) Delete(context.Context, string) error        { return store.ErrKeyringUnavailable }
+
+// failingDelete is a keyring whose deletes fail, as when the service dies.
+type failingDelete struct{ store.Secrets }
+
+func (failingDelete) Delete(context.Context, string) error { return store.ErrKeyringUnavailable }

@@ -3,6 +3,8 @@
 package store
 
 import (
+	"errors"
+
 	"github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
 )
@@ -53,6 +55,11 @@ func lookup(service, id string) (secret string, ok bool, err error) {
 	}
 	var secrets map[dbus.ObjectPath]ssSecret
 	if err := svc.Call(ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets); err != nil {
+		if vanished(err) {
+			// Deleted between the search and the read (a parallel
+			// replacement): gone is not-found, not an unusable keyring.
+			return "", true, keyring.ErrNotFound
+		}
 		return "", true, err
 	}
 	s, found := secrets[unlocked[0]]
@@ -60,4 +67,21 @@ func lookup(service, id string) (secret string, ok bool, err error) {
 		return "", false, nil // raced with a lock: take the unlocking path
 	}
 	return string(s.Value), true, nil
+}
+
+// vanished recognises the errors a Secret Service gives for an item that
+// no longer exists.
+func vanished(err error) bool {
+	var de dbus.Error
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.Name {
+	case "org.freedesktop.DBus.Error.UnknownObject",
+		"org.freedesktop.DBus.Error.UnknownInterface",
+		"org.freedesktop.DBus.Error.UnknownMethod",
+		"org.freedesktop.Secret.Error.NoSuchObject":
+		return true
+	}
+	return false
 }

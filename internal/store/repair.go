@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Lister is implemented by backends that can enumerate the ids they hold.
@@ -69,7 +70,26 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	if err != nil {
 		return nil, err
 	}
-	rep := &RepairReport{Entries: len(ix.Entries), Secrets: -1}
+	rep := &RepairReport{Secrets: -1}
+	// Interrupted writes first: removals are completed, unreferenced
+	// secrets deleted (a dry run only reports them).
+	for _, j := range journal {
+		id, removal := strings.CutPrefix(j, "-")
+		if removal || !ix.HasID(id) {
+			rep.Orphans = append(rep.Orphans, id)
+		}
+	}
+	if !dryRun && len(journal) > 0 {
+		left, err := s.finishJournal(ctx, ix, journal)
+		for _, j := range left {
+			rep.Failed = append(rep.Failed, strings.TrimPrefix(j, "-"))
+		}
+		if err != nil && len(left) == 0 {
+			return nil, err
+		}
+		journal = nil
+	}
+	rep.Entries = len(ix.Entries)
 	listed, err := s.list(ctx)
 	switch {
 	case errors.Is(err, ErrListUnsupported):
@@ -90,40 +110,20 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 			}
 		}
 		for _, id := range listed {
-			if !ix.HasID(id) && !slices.Contains(journal, id) && !slices.Contains(rep.Unknown, id) {
+			if !ix.HasID(id) && !slices.Contains(journal, id) && !slices.Contains(journal, "-"+id) && !slices.Contains(rep.Unknown, id) {
 				rep.Unknown = append(rep.Unknown, id)
 			}
 		}
 	}
-	for _, id := range journal {
-		// Listed or not, the journal's ids are ours to delete (one that is
-		// already gone costs nothing).
-		if !ix.HasID(id) && !slices.Contains(rep.Orphans, id) && (rep.Secrets < 0 || slices.Contains(listed, id)) {
-			rep.Orphans = append(rep.Orphans, id)
-		}
-	}
-	if dryRun {
+	if dryRun || !o.DeleteUnknown {
 		return rep, nil
 	}
-	doomed := slices.Clone(rep.Orphans)
-	if o.DeleteUnknown {
-		doomed = append(doomed, rep.Unknown...)
-	}
-	for _, id := range doomed {
+	for _, id := range rep.Unknown {
 		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
 			rep.Failed = append(rep.Failed, id)
-		} else if rep.Secrets > 0 && slices.Contains(listed, id) {
+		} else if rep.Secrets > 0 {
 			rep.Secrets-- // what is left in the keyring
 		}
-	}
-	var left []string
-	for _, id := range rep.Failed {
-		if slices.Contains(rep.Orphans, id) {
-			left = append(left, id)
-		}
-	}
-	if err := s.writeJournal(left); err != nil {
-		return rep, err
 	}
 	return rep, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ var (
 	ErrSecretNotFound     = errors.New("secret not found in the keyring")
 	ErrKeyringUnavailable = errors.New("keyring unavailable")
 	ErrKeyringTimeout     = errors.New("keyring did not answer")
+	ErrKeyringLocked      = errors.New("keyring is locked")
 	ErrSecretTooBig       = errors.New("secret too large for this keyring")
 )
 
@@ -104,7 +106,17 @@ func classify(op string, err error) error {
 	case errors.Is(err, keyring.ErrSetDataTooBig):
 		return fmt.Errorf("%w (the Windows Credential Manager keeps at most 2560 bytes)", ErrSecretTooBig)
 	}
+	if isLocked(err) {
+		return fmt.Errorf("%w during %s: %v; %s", ErrKeyringLocked, op, err, lockedFix())
+	}
 	return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
+}
+
+// isLocked recognises go-keyring's report of an unlock prompt that was
+// dismissed or could not be shown (headless gnome-keyring): it has no
+// sentinel for it, only this message.
+func isLocked(err error) bool {
+	return strings.Contains(err.Error(), "failed to unlock")
 }
 
 func unavailableFix() string {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -143,13 +144,15 @@ type Tx struct {
 
 // Update runs fn on the locked index and saves it if fn called Changed.
 //
-// Crash safety: a journal file next to the index lists every keyring secret
-// that may exist without an entry naming it, written before the secret is
-// (SetSecret) and before a commit that stops naming one. Each Update first
-// finishes what the journal lists, so a process killed at any point leaves
-// at worst an unreferenced secret that the next write (or `repair`)
-// deletes, never an entry without its secret, and the index itself only
-// ever changes by whole commits.
+// Crash safety: a journal file next to the index records, before the
+// keyring is touched, every secret that may briefly exist without an entry
+// (SetSecret: "ID") and every entry whose secret is about to be deleted
+// ("-ID"). Secrets are deleted before the index stops naming them, so a
+// keyring fault aborts with nothing changed; and each Update first finishes
+// whatever a killed process left in the journal (deleting unreferenced
+// secrets, completing interrupted removals). A process killed at any point
+// thus leaves at worst a state the next write (or `repair`) completes, and
+// get never serves a token for the wrong scope.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", s.Dir, err)
@@ -159,6 +162,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	defer unlock()
+	s.removeStaleTemps()
 	ix, _, err := s.load()
 	if err != nil {
 		return err
@@ -191,9 +195,22 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 	}
 	if len(doomed) > 0 {
-		if err := tx.setJournal(append(slices.Clone(tx.journal), doomed...)); err != nil {
+		if err := tx.setJournal(append(slices.Clone(tx.journal), deleteIntents(doomed)...)); err != nil {
 			tx.rollback()
 			return err
+		}
+		for i, id := range doomed {
+			if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
+				// Nothing is committed: undo this Tx. Secrets already
+				// deleted keep their "-ID" so the next write finishes
+				// removing their entries.
+				tx.journal = slices.DeleteFunc(tx.journal, func(j string) bool {
+					return slices.Contains(deleteIntents(doomed[i:]), j)
+				})
+				tx.rollback()
+				_ = s.writeJournal(tx.journal)
+				return fmt.Errorf("deleting the secret of %s from the keyring: %w", id, err)
+			}
 		}
 	}
 	ix.Version = IndexVersion
@@ -201,32 +218,65 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		tx.rollback()
 		return err
 	}
-	if len(tx.journal) == 0 {
-		return nil
+	// Committed: this Tx's intents are done.
+	done := append(slices.Clone(tx.written), deleteIntents(doomed)...)
+	left := slices.DeleteFunc(slices.Clone(tx.journal), func(j string) bool { return slices.Contains(done, j) })
+	if len(left) != len(tx.journal) {
+		return s.writeJournal(left)
 	}
-	_, err = s.finishJournal(ctx, ix, tx.journal)
-	return err
+	return nil
 }
 
-// finishJournal deletes the secrets the journal lists that no entry names
-// and rewrites it with what is left: ids an entry adopted are dropped,
-// secrets the keyring cannot delete now stay for the next write.
+// deleteIntents marks ids as entries being removed in the journal.
+func deleteIntents(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = "-" + id
+	}
+	return out
+}
+
+// finishJournal completes what the journal lists: it deletes secrets that
+// no entry names ("ID") and finishes interrupted removals ("-ID": the entry
+// goes, then its secret), saving the index if that changed it. What the
+// keyring cannot do now stays listed for the next write.
 func (s *Store) finishJournal(ctx context.Context, ix *Index, journal []string) ([]string, error) {
 	var left []string
 	var errs []error
-	for _, id := range journal {
-		if ix.HasID(id) {
-			continue
+	removed := false
+	for _, j := range journal {
+		id, removal := strings.CutPrefix(j, "-")
+		if !removal && ix.HasID(id) {
+			continue // the write completed: the entry owns its secret
+		}
+		if removal && ix.Remove(id) {
+			removed = true
 		}
 		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
 			errs = append(errs, fmt.Errorf("%w of %s: %w", ErrSecretDelete, id, err))
-			left = append(left, id)
+			left = append(left, j)
+		}
+	}
+	if removed {
+		if err := s.save(ix); err != nil {
+			return journal, err
 		}
 	}
 	if err := s.writeJournal(left); err != nil {
 		errs = append(errs, err)
 	}
 	return left, errors.Join(errs...)
+}
+
+// removeStaleTemps deletes temp files that writers killed mid-write left
+// behind. Only old ones: MarkWarned writes without the lock.
+func (s *Store) removeStaleTemps() {
+	matches, _ := filepath.Glob(filepath.Join(s.Dir, ".tokens-*.tmp"))
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && time.Since(st.ModTime()) > time.Minute {
+			_ = os.Remove(m)
+		}
+	}
 }
 
 func (s *Store) lockTimeout() time.Duration {
@@ -285,6 +335,7 @@ func (tx *Tx) NewID() (string, error) {
 // named them) and takes them off the journal when that worked.
 func (tx *Tx) rollback() {
 	if len(tx.written) == 0 {
+		_ = tx.store.writeJournal(tx.journal)
 		return
 	}
 	left := slices.Clone(tx.journal)
@@ -294,9 +345,7 @@ func (tx *Tx) rollback() {
 			left = slices.DeleteFunc(left, func(p string) bool { return p == id })
 		}
 	}
-	if len(left) != len(tx.journal) {
-		_ = tx.setJournal(left) // best effort: a leftover is finished by the next write
-	}
+	_ = tx.setJournal(left) // best effort: a leftover is finished by the next write
 }
 
 func (tx *Tx) setJournal(ids []string) error {

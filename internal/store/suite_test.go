@@ -249,8 +249,13 @@ func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 				}
 			},
 			func(id string) {
-				if referenced(id) {
-					violations = append(violations, "deleted "+id+" while the index still names it")
+				// A secret may go before the index stops naming its entry
+				// (a keyring fault then changes nothing), but only once the
+				// journal records the removal, so a crash in between is
+				// completed by the next write.
+				journal, _ := os.ReadFile(filepath.Join(e.st.Dir, store.JournalFile))
+				if referenced(id) && !strings.Contains(string(journal), `"-`+id+`"`) {
+					violations = append(violations, "deleted "+id+" while the index names it and the journal does not record its removal")
 				}
 			})
 
