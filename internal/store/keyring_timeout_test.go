@@ -59,18 +59,15 @@ func TestKeyringTimeout(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+sock)
+	// Neither the fake bus nor the variable is put back: this child exits
+	// right after, and the abandoned calls must never reach a real bus
+	// (they would write "timeout-test" items into the user's keyring).
+	if err := os.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+sock); err != nil {
+		t.Fatal(err)
+	}
 
 	const timeout = 500 * time.Millisecond
-	k := store.NewKeyring(timeout)
+	k := &store.Keyring{Service: store.Service + "-timeouttest", Timeout: timeout}
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"get":    func() error { _, err := k.Get(ctx, "timeout-test"); return err },
@@ -93,7 +90,7 @@ func TestKeyringTimeout(t *testing.T) {
 	assert.Positive(t, n, "the client never connected to the fake bus")
 
 	// A caller's own deadline is honoured too.
-	k = store.NewKeyring(time.Minute)
+	k = &store.Keyring{Service: store.Service + "-timeouttest", Timeout: time.Minute}
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
