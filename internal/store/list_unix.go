@@ -13,8 +13,16 @@ import (
 // writes) of every item filed under our service in the login collection,
 // which is where go-keyring keeps them.
 func (k *Keyring) List(ctx context.Context) ([]string, error) {
-	var ids []string
+	result := make(chan []string, 1)
 	err := k.call(ctx, "list", func() error {
+		var ids []string
+		defer func() {
+			select {
+			case <-result: // a retry replaces the first attempt's list
+			default:
+			}
+			result <- ids
+		}()
 		svc, err := ss.NewSecretService()
 		if err != nil {
 			return err
@@ -40,5 +48,8 @@ func (k *Keyring) List(ctx context.Context) ([]string, error) {
 		}
 		return nil
 	})
-	return ids, err
+	if err != nil {
+		return nil, err
+	}
+	return <-result, nil
 }

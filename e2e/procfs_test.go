@@ -1,0 +1,274 @@
+package e2e
+
+// Secret hygiene in /proc: tokens reach the helper only on stdin, so while
+// it runs, neither its command line nor its environment (both readable by
+// other processes of the user, and the command line by everyone) holds
+// one. The helper is kept alive by writing its stdin slowly, and by a fake
+// Secret Service that holds it inside a keyring call.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/fakesecrets"
+)
+
+// procRun is a helper process whose stdin the test writes piece by piece.
+type procRun struct {
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr bytes.Buffer
+	start          time.Time
+	done           chan struct{}
+	err            error
+}
+
+func startPiped(t *testing.T, env []string, dir string, args ...string) *procRun {
+	t.Helper()
+	p := &procRun{cmd: exec.Command(helperBin, args...), done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	in, err := p.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = in
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *procRun) write(t *testing.T, s string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, s); err != nil {
+		t.Fatalf("writing the helper's stdin: %v", err)
+	}
+}
+
+// alive fails the test if the process has exited.
+func (p *procRun) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.done:
+		t.Fatalf("the helper exited early (%v): stdout %q stderr %q", p.err, p.stdout.String(), p.stderr.String())
+	default:
+	}
+}
+
+// finish closes stdin and waits for the exit.
+func (p *procRun) finish(t *testing.T) result {
+	t.Helper()
+	p.stdin.Close()
+	select {
+	case <-p.done:
+	case <-time.After(cmdTimeout):
+		t.Fatalf("the helper did not exit within %s", cmdTimeout)
+	}
+	r := result{args: p.cmd.Args, stdout: p.stdout.String(), stderr: p.stderr.String(), dur: time.Since(p.start)}
+	if p.err != nil {
+		r.code = p.cmd.ProcessState.ExitCode()
+	}
+	return r
+}
+
+// kill ends the process (only this one, by its pid) and waits for it.
+func (p *procRun) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// wantCleanProc reads the process's command line and environment from
+// /proc and fails if any secret, or a piece of one (the test writes
+// tokens in pieces), appears there.
+func wantCleanProc(t *testing.T, p *procRun, when string, secrets []string) {
+	t.Helper()
+	p.alive(t)
+	pid := p.cmd.Process.Pid
+	var pieces []string
+	for _, s := range secrets {
+		pieces = append(pieces, s, s[:len(s)/2], s[len(s)/2:])
+	}
+	for _, name := range []string{"cmdline", "environ"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, name))
+		if err != nil {
+			t.Fatalf("%s: reading /proc/%d/%s: %v", when, pid, name, err)
+		}
+		// Not vacuous: the process is the helper, with its environment.
+		switch {
+		case name == "cmdline" && !bytes.Contains(b, []byte("git-credential-bbtoken")):
+			t.Fatalf("%s: /proc/%d/cmdline is %q, not the helper's", when, pid, b)
+		case name == "environ" && !bytes.Contains(b, []byte("HOME=")):
+			t.Fatalf("%s: /proc/%d/environ has no HOME: %q", when, pid, b)
+		}
+		for _, s := range pieces {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s: /proc/%d/%s holds a token (or a piece of one, …%s)", when, pid, name, s[len(s)-4:])
+			}
+		}
+	}
+	p.alive(t)
+}
+
+// waitHeld waits until the fake service holds the helper in a call.
+func waitHeld(t *testing.T, svc *fakesecrets.Service, fault fakesecrets.Fault) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	if fault.HangOn != "" {
+		select {
+		case <-svc.Hung():
+			return
+		case <-deadline:
+			t.Fatalf("the helper never made the %s call: calls %v", fault.HangOn, svc.Calls())
+		}
+	}
+	for !slices.Contains(svc.Calls(), fakesecrets.MethodPrompt) {
+		select {
+		case <-deadline:
+			t.Fatalf("the helper never reached the unlock prompt: calls %v", svc.Calls())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestProcNoTokenInCmdlineOrEnviron: each command that takes a token on
+// stdin, inspected while it waits for the rest of its input and again
+// while a keyring call holds it with the token read.
+func TestProcNoTokenInCmdlineOrEnviron(t *testing.T) {
+	t.Parallel()
+	kfRequireDBus(t)
+	read := kfPoints(kfBaseline(t, kfOps[0]))
+	lastRead := read[len(read)-1]
+	type input struct {
+		args        []string
+		first, rest string   // stdin before and after the first look
+		secrets     []string // what must not show
+	}
+	cases := []struct {
+		name  string
+		fault fakesecrets.Fault
+		input func(t *testing.T, h *kfHome) input
+	}{
+		{"add, held in CreateItem", fakesecrets.Fault{HangOn: fakesecrets.MethodCreateItem}, func(t *testing.T, h *kfHome) input {
+			tok := h.secret(t, "ATCTT3")
+			return input{[]string{"add", "https://" + kfHost + "/ws/new", "--kind", "repository"}, tok[:len(tok)/2], tok[len(tok)/2:] + "\n", []string{tok}}
+		}},
+		{"add, held by an unlock prompt nobody answers", fakesecrets.Fault{Locked: true, Prompt: fakesecrets.PromptNever}, func(t *testing.T, h *kfHome) input {
+			tok := h.secret(t, "ATCTT3")
+			return input{[]string{"add", "https://" + kfHost + "/ws/new", "--kind", "repository"}, tok[:len(tok)/2], tok[len(tok)/2:] + "\n", []string{tok}}
+		}},
+		{"get, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(_ *testing.T, h *kfHome) input {
+			q := kfCred("ws/repo.git")
+			i := strings.Index(q, "path=")
+			return input{[]string{"get"}, q[:i], q[i:], []string{h.secA, h.secS}}
+		}},
+		{"store, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(t *testing.T, h *kfHome) input {
+			pw := h.secret(t, "typed")
+			q := kfCred("ws/repo.git", "username", "x-token-auth", "password", pw)
+			i := strings.Index(q, pw) + len(pw)/2
+			return input{[]string{"store"}, q[:i], q[i:], []string{pw, h.secA, h.secS}}
+		}},
+		{"erase, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(_ *testing.T, h *kfHome) input {
+			q := kfCred("ws/repo.git", "username", "x-token-auth", "password", h.secA)
+			i := strings.Index(q, h.secA) + len(h.secA)/2
+			return input{[]string{"erase"}, q[:i], q[i:], []string{h.secA, h.secS}}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			bus := fakesecrets.StartBus(t, fakesecrets.BusOptions{})
+			svc := fakesecrets.Start(t, bus)
+			h := newKFHome(t)
+			env := h.withBus(bus.Address)
+			h.seed(t, env)
+			in := c.input(t, h)
+			svc.SetFault(c.fault)
+			// Long enough to look while held; the test ends it sooner.
+			env = append(env, "GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=60s")
+			p := startPiped(t, env, h.home, in.args...)
+			p.write(t, in.first)
+			time.Sleep(50 * time.Millisecond) // let it read what there is
+			wantCleanProc(t, p, "waiting for stdin", in.secrets)
+			p.write(t, in.rest)
+			waitHeld(t, svc, c.fault)
+			wantCleanProc(t, p, "held in the keyring", in.secrets)
+			p.kill()
+		})
+	}
+}
+
+// TestProcWorkflowWithRealKeyring: a whole workflow against the real
+// Secret Service and the real git: add (piped slowly, inspected in
+// /proc), get (likewise), clone, a password git stored and then rejected,
+// remove. The fixture's finish then scans every file under HOME, the
+// trace included, for every token.
+func TestProcWorkflowWithRealKeyring(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	f := newFixture(t, fixtureOptions{repos: []string{"ws/repo", "ws/other"}, trace: true})
+	env := slices.Clone(f.env)
+	tok := f.accessToken(t, "repo", "ws/repo")
+
+	p := startPiped(t, env, f.home, "add", f.url("ws/repo.git"), "--kind", "repository")
+	p.write(t, tok[:len(tok)/2])
+	time.Sleep(50 * time.Millisecond)
+	wantCleanProc(t, p, "add waiting for the rest of the token", []string{tok})
+	p.write(t, tok[len(tok)/2:]+"\n")
+	r := p.finish(t)
+	wantCode(t, r, 0)
+	id := strings.TrimSpace(r.stdout)
+
+	host := strings.TrimPrefix(f.srv.URL, "https://")
+	p = startPiped(t, env, f.home, "get")
+	p.write(t, "protocol=https\nhost="+host+"\n")
+	time.Sleep(50 * time.Millisecond)
+	wantCleanProc(t, p, "get waiting for the rest of the request", []string{tok})
+	p.write(t, "path=ws/repo.git\n\n")
+	r = p.finish(t)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "password="+tok+"\n") {
+		t.Errorf("get did not answer with the token: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	_, r = f.clone(t, f.url("ws/repo.git"))
+	wantCode(t, r, 0)
+
+	// A password git stored after its prompt, then rejected (erase).
+	pw := newSecret(t, "typed")
+	f.secrets = append(f.secrets, pw)
+	cred := "protocol=https\nhost=" + host + "\npath=ws/other.git\nusername=alice\npassword=" + pw + "\n\n"
+	wantCode(t, f.run(t, "", cred, nil, "git", "credential", "approve"), 0)
+	if n := len(f.list(t)); n != 2 {
+		t.Errorf("after approve: %d entries, want 2 (the token and the stored password)", n)
+	}
+	wantCode(t, f.run(t, "", cred, nil, "git", "credential", "reject"), 0)
+	if n := len(f.list(t)); n != 1 {
+		t.Errorf("after reject: %d entries, want 1", n)
+	}
+	wantCode(t, f.helper(t, "", "remove", id), 0)
+}
