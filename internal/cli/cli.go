@@ -147,6 +147,9 @@ func init() {
 		"setup":  (*runner).setup,
 		"repair": (*runner).repair,
 		"config": (*runner).config,
+		"doctor": (*runner).doctor,
+		"import": (*runner).importCredentials,
+		"verify": (*runner).verify,
 	}
 }
 

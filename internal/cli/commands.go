@@ -26,20 +26,37 @@ const usage = `git-credential-bbtoken: scoped Bitbucket tokens for git, kept in 
 
 Usage:
   git-credential-bbtoken add [URL] [--kind repository|project|workspace|api|personal]
-                         [--username NAME] [--expires YYYY-MM-DD] [--label TEXT]
+                         [--username NAME] [--expires YYYY-MM-DD] [--label TEXT] [--email ADDRESS]
         Store a token (read from stdin, or prompted for without echo on a
         terminal) for a clone URL, browser URL or prefix. Without URL, inside
         a git work tree: the origin remote's repository. Prints the entry id.
+        --email: a Cloud API token's Atlassian e-mail, which verify needs.
   git-credential-bbtoken list [--json]
         Show stored tokens (never their secrets).
   git-credential-bbtoken remove ID|URL
         Delete a token: its metadata and its keyring secret.
-  git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]
+  git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]
         Make git use this helper (and only it) for each host
         (default https://bitbucket.org), with credential.useHttpPath=true.
+        --detect: ask the host (HEAD/GET, 5s) whether it is Data Center.
+        --api-url: the host's REST API for verify ("" for the default).
+  git-credential-bbtoken verify [ID|URL] [--json]
+        Check stored tokens against the Bitbucket REST API: valid, rejected,
+        lacking scope, rate-limited; type, scopes, clone/push. Exit 1 when
+        any is not valid. Never run by git: get stays offline.
   git-credential-bbtoken repair [--dry-run] [--delete-unknown]
         Check the index against the keyring: delete secrets left by an
         interrupted write, report entries whose secret is gone.
+  git-credential-bbtoken doctor [--fix] [--json]
+        Check git, the helper list and useHttpPath per host, the keyring,
+        the index, tokens, plaintext credentials and this work tree's
+        remotes; one line each with its fix. Exit 1 when any needs action.
+        --fix re-runs setup for hosts set up wrongly and deletes orphaned
+        secrets, nothing else.
+  git-credential-bbtoken import [--from FILE] [--dry-run] [--remove-plaintext]
+        Move Bitbucket tokens from a git-credential-store file (default
+        ~/.git-credentials) into the keyring; report dead app passwords.
+        --remove-plaintext removes the imported lines from FILE.
   git-credential-bbtoken config [expiry-warnings [on|off]]
         Show or change a setting: expiry-warnings (one stderr line a day
         per token in its last 7 days; default on).
@@ -50,15 +67,19 @@ Usage:
 Environment:
   GIT_CREDENTIAL_BBTOKEN_TRACE=1|/abs/file   trace decisions (secrets masked)
   GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=5s  bound on each keyring call
+  GIT_CREDENTIAL_BBTOKEN_VERIFY_MAX_WAIT=10s total wait on rate limits (verify)
 
 Exit status: 0 success, 1 error, 2 usage error.
 `
 
 var commandUsage = map[string]string{
-	"add":    "usage: git-credential-bbtoken add [URL] [--kind KIND] [--username NAME] [--expires YYYY-MM-DD] [--label TEXT]",
+	"add":    "usage: git-credential-bbtoken add [URL] [--kind KIND] [--username NAME] [--expires YYYY-MM-DD] [--label TEXT] [--email ADDRESS]",
 	"list":   "usage: git-credential-bbtoken list [--json]",
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
-	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--dry-run] [--remove]",
+	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]",
+	"doctor": "usage: git-credential-bbtoken doctor [--fix] [--json]",
+	"import": "usage: git-credential-bbtoken import [--from FILE] [--dry-run] [--remove-plaintext]",
+	"verify": "usage: git-credential-bbtoken verify [ID|URL] [--json]",
 	"repair": "usage: git-credential-bbtoken repair [--dry-run] [--delete-unknown]",
 	"config": "usage: git-credential-bbtoken config [expiry-warnings [on|off]]",
 }
@@ -69,6 +90,7 @@ func (r *runner) add(args []string) error {
 	username := fs.String("username", "", "")
 	expires := fs.String("expires", "", "")
 	label := fs.String("label", "", "")
+	email := fs.String("email", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -106,7 +128,7 @@ func (r *runner) add(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := helper.AddOptions{URL: url, Kind: store.Kind(*kind), Username: *username, Expires: *expires, Label: *label}
+	opts := helper.AddOptions{URL: url, Kind: store.Kind(*kind), Username: *username, Expires: *expires, Label: *label, Email: *email}
 	if err := h.CheckAddOptions(opts); err != nil {
 		return err
 	}
@@ -271,6 +293,8 @@ func (r *runner) setup(args []string) error {
 	flavorArg := fs.String("flavor", "", "")
 	dryRun := fs.Bool("dry-run", false, "")
 	remove := fs.Bool("remove", false, "")
+	apiURLArg := fs.String("api-url", "", "")
+	detect := fs.Bool("detect", false, "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -278,15 +302,23 @@ func (r *runner) setup(args []string) error {
 	if len(pos) > 0 {
 		return usagef("setup takes no arguments (use --host URL)")
 	}
+	apiSet, apiURL, err := setupAPIURL(fs, *apiURLArg, len(hosts), *remove)
+	if err != nil {
+		return err
+	}
 	var flavor bitbucket.Flavor
 	if *flavorArg != "" {
 		if flavor, err = bitbucket.ParseFlavor(*flavorArg); err != nil {
 			return usagef("--flavor: %v", err)
 		}
 	}
+	if *detect && (*remove || *flavorArg != "") {
+		return usagef("--detect decides the flavour: it goes with neither --flavor nor --remove")
+	}
 	if len(hosts) == 0 {
 		hosts = hostList{"https://" + bitbucket.CloudHost}
 	}
+	detected := map[string]detection{}
 	type target struct{ host, url string }
 	var targets []target
 	for _, raw := range hosts {
@@ -295,6 +327,11 @@ func (r *runner) setup(args []string) error {
 			return fmt.Errorf("--host %s: %w", bitbucket.RedactURL(raw), err)
 		}
 		targets = append(targets, target{sc.Host, "https://" + sc.Host})
+		if *detect {
+			if err := r.detectHost(detected, sc); err != nil {
+				return err
+			}
+		}
 	}
 	value, err := setup.HelperValue(r.env.Executable)
 	if err != nil {
@@ -337,12 +374,16 @@ func (r *runner) setup(args []string) error {
 		if f == "" {
 			f = bitbucket.Flavor(cmpOr(hc.Flavor, string(bitbucket.DefaultFlavor(t.host))))
 		}
+		if d, ok := detected[t.host]; ok {
+			f = d.flavor
+		}
 		res, err := git.Install(ctx, t.url, value)
 		if err != nil {
 			return err
 		}
 		if *dryRun {
 			fmt.Fprintf(r.env.Stdout, "%s: would use git-credential-bbtoken (%s)\n", t.url, f)
+			r.printAPIURL(t.url, apiSet, apiURL, true)
 			continue
 		}
 		if err := h.Store.Update(ctx, func(tx *store.Tx) error {
@@ -352,6 +393,12 @@ func (r *runner) setup(args []string) error {
 			cur := tx.Index.Hosts[t.host]
 			cur.Flavor = string(f)
 			cur.HelperValue = value
+			if apiSet {
+				cur.APIURL = apiURL
+			}
+			if d, ok := detected[t.host]; ok {
+				cur.BaseURL = d.base
+			}
 			if res.AddedUseHTTP && !cur.AddedUseHTTP {
 				cur.AddedUseHTTP, cur.PrevUseHTTP = true, res.PrevUseHTTP
 			}
@@ -366,6 +413,7 @@ func (r *runner) setup(args []string) error {
 			state = "set up"
 		}
 		fmt.Fprintf(r.env.Stdout, "%s: %s: git uses only git-credential-bbtoken (%s) with useHttpPath=true\n", t.url, state, f)
+		r.printAPIURL(t.url, apiSet, apiURL, false)
 	}
 	return nil
 }

@@ -134,6 +134,8 @@ type Server struct {
 	tokens  []Token
 	revoked map[string]bool
 	log     []Request
+
+	api apiState // the REST API (api.go)
 }
 
 // Start starts a server. dir is a directory the server may use freely
@@ -517,6 +519,9 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-AREQUESTID", fmt.Sprintf("@FAKEBBx%dx%d", time.Now().Unix()%1440, s.reqID.Add(1)))
 	}
 
+	if s.serveAPI(w, r, &rec) {
+		return
+	}
 	g, isGit := s.parsePath(r.URL.Path, r.URL.RawQuery, r.Method)
 	rec.Service = g.service
 	if !isGit {

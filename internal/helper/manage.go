@@ -46,6 +46,7 @@ type AddOptions struct {
 	Username string
 	Expires  string // YYYY-MM-DD or ""
 	Label    string
+	Email    string // Cloud API tokens: the Atlassian e-mail, for verify's REST calls
 	Token    credential.Secret
 }
 
@@ -74,6 +75,9 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		if err != nil {
 			return err
 		}
+		if err := checkEmailKind(o.Email, kind, flavor); err != nil {
+			return err
+		}
 		id, err := tx.NewID()
 		if err != nil {
 			return err
@@ -83,7 +87,7 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		}
 		now := h.now().UTC()
 		e := store.Entry{
-			ID: id, URL: scope.String(), Kind: kind, Username: username, AuthType: authType,
+			ID: id, URL: scope.String(), Kind: kind, Username: username, AuthType: authType, Email: o.Email,
 			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now,
 		}
 		for _, old := range slices.Clone(ix.Entries) {
@@ -112,6 +116,9 @@ func (h *Helper) CheckAddOptions(o AddOptions) error {
 		return err
 	}
 	if err := checkUsername(o.Username); err != nil {
+		return err
+	}
+	if err := checkEmail(o.Email); err != nil {
 		return err
 	}
 	_, err := h.checkExpiry(o.Expires)
