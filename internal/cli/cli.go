@@ -202,7 +202,9 @@ func (r *runner) readQuery(args []string) (*credential.Credential, error) {
 	return credential.Read(r.env.Stdin)
 }
 
-func (r *runner) get(args []string) error {
+// protocol runs one of git's operations: the description on stdin, the
+// helper's answer (get only) on stdout.
+func (r *runner) protocol(args []string, op func(*helper.Helper, context.Context, *credential.Credential) (*credential.Credential, error)) error {
 	q, err := r.readQuery(args)
 	if err != nil {
 		return err
@@ -211,35 +213,25 @@ func (r *runner) get(args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.Get(context.Background(), q)
+	a, err := op(h, context.Background(), q)
 	if err != nil || a == nil {
 		return err
 	}
 	return credential.Write(r.env.Stdout, a)
 }
 
+func (r *runner) get(args []string) error { return r.protocol(args, (*helper.Helper).Get) }
+
 func (r *runner) store(args []string) error {
-	q, err := r.readQuery(args)
-	if err != nil {
-		return err
-	}
-	h, err := r.helper(false)
-	if err != nil {
-		return err
-	}
-	return h.StoreCredential(context.Background(), q)
+	return r.protocol(args, func(h *helper.Helper, ctx context.Context, q *credential.Credential) (*credential.Credential, error) {
+		return nil, h.StoreCredential(ctx, q)
+	})
 }
 
 func (r *runner) erase(args []string) error {
-	q, err := r.readQuery(args)
-	if err != nil {
-		return err
-	}
-	h, err := r.helper(false)
-	if err != nil {
-		return err
-	}
-	return h.Erase(context.Background(), q)
+	return r.protocol(args, func(h *helper.Helper, ctx context.Context, q *credential.Credential) (*credential.Credential, error) {
+		return nil, h.Erase(ctx, q)
+	})
 }
 
 // parseFlags lets flags and positional arguments mix (`add URL --kind x`),

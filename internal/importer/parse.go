@@ -61,80 +61,17 @@ func (e Entry) Display() string {
 }
 
 // Parse reads one line the way git's credential-store does
-// (credential_from_url): proto://[user[:password]@]host[/path], with
-// user, password, host and path percent-decoded. ok is false for lines git
-// would skip.
+// (credential_from_url): proto://[user[:password]@]host[/path], with user,
+// password, host and path percent-decoded. It is the credential package's
+// own url= expansion, so the two can never disagree. ok is false for lines
+// git would skip.
 func Parse(text string) (Entry, bool) {
-	var e Entry
-	protoEnd := strings.Index(text, "://")
-	if protoEnd <= 0 {
-		return e, false
-	}
-	e.Protocol = text[:protoEnd]
-	cp := text[protoEnd+3:]
-	at := strings.IndexByte(cp, '@')
-	colon := strings.IndexByte(cp, ':')
-	slash := strings.IndexByte(cp, '/')
-	if slash < 0 {
-		slash = len(cp)
-	}
-	host := cp
-	switch {
-	case at < 0 || slash <= at:
-		// proto://host[/path]
-	case colon < 0 || at <= colon:
-		e.Username, e.HasUsername = decode(cp[:at]), true
-		host = cp[at+1:]
-		slash -= at + 1
-	default:
-		e.Username, e.HasUsername = decode(cp[:colon]), true
-		e.Password = credential.Secret(decode(cp[colon+1 : at]))
-		host = cp[at+1:]
-		slash -= at + 1
-	}
-	e.Host = decode(host[:slash])
-	e.Path = strings.Trim(decode(strings.TrimLeft(host[slash:], "/")), "/")
-	for _, v := range []string{e.Protocol, e.Username, e.Password.Reveal(), e.Host, e.Path} {
-		if strings.ContainsAny(v, "\n\x00") {
-			return Entry{}, false
-		}
-	}
-	if e.Host == "" {
+	c, err := credential.Read(strings.NewReader("url=" + text + "\n"))
+	if err != nil || c.Protocol == "" || c.Host == "" {
 		return Entry{}, false
 	}
-	return e, true
-}
-
-// decode undoes percent-encoding like git's url_decode: "%XX" becomes the
-// byte, anything else (including '+' and a malformed escape) stays.
-func decode(s string) string {
-	if !strings.Contains(s, "%") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) {
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if ok1 && ok2 {
-				b.WriteByte(hi<<4 | lo)
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	return Entry{
+		Protocol: c.Protocol, Username: c.Username, HasUsername: c.HasUsername,
+		Password: c.Password, Host: c.Host, Path: c.Path,
+	}, true
 }
