@@ -162,8 +162,9 @@ func ParseScope(raw string) (Scope, error) {
 // CleanPath splits a path as git sends it (already percent-decoded) into
 // segments, dropping leading and trailing slashes and a ".git" suffix on each
 // segment. ok is false for paths that could be read two ways by a server
-// (".", "..", empty segments, leftover '%' escapes, backslashes, control
-// characters): those must never be matched against a path scope.
+// (".", "..", empty segments, leftover '%' escapes, backslashes, '?' or '#'
+// (a query or fragment once written into a URL), control characters): those
+// must never be matched against a path scope.
 func CleanPath(p string) (segs []string, ok bool) {
 	p = strings.Trim(p, "/")
 	if p == "" {
@@ -171,7 +172,7 @@ func CleanPath(p string) (segs []string, ok bool) {
 	}
 	parts := strings.Split(p, "/")
 	for i, s := range parts {
-		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "%\\") {
+		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "%\\?#") {
 			return nil, false
 		}
 		for _, r := range s {
@@ -303,9 +304,11 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 	if err != nil {
 		return Scope{}, "", err
 	}
+	// Messages name the URL redacted, never u.Path: a password holding an
+	// unescaped '/' after a port-like start ("123/...") parses as a path.
 	segs, ok := CleanPath(u.Path)
 	if !ok {
-		return Scope{}, "", fmt.Errorf("%w: path %q has empty, '.' or '..' segments or escapes", ErrBadURL, u.Path)
+		return Scope{}, "", fmt.Errorf("%w: the path of %s has empty, '.' or '..' segments or escapes", ErrBadURL, redactUserinfo(raw))
 	}
 	f := flavorOf(host)
 	if f == Cloud {
@@ -313,13 +316,27 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 	} else {
 		segs = dataCenterScope(segs)
 	}
-	return Scope{Host: host, Path: CanonicalPath(f, segs)}, f, nil
+	// The index keeps the scope as a URL, which ParseScope cleans again: a
+	// segment that still ends in ".git" ("repo.git.git", or Cloud's
+	// "REPO.GIT" once lower-cased) would read back as another scope, and
+	// which repository such a URL names is ambiguous.
+	path := CanonicalPath(f, segs)
+	if again, ok := CleanPath(path); !ok || strings.Join(again, "/") != path {
+		return Scope{}, "", fmt.Errorf("%w: the path of %s has a segment that still ends in .git once its .git suffix is dropped", ErrBadURL, redactUserinfo(raw))
+	}
+	sc := Scope{Host: host, Path: path}
+	// A scope is shown as a URL that users paste back (remove): one that
+	// ends in white space would lose it to the TrimSpace above.
+	if s := sc.String(); strings.TrimSpace(s) != s {
+		return Scope{}, "", fmt.Errorf("%w: the path of %s ends in white space", ErrBadURL, redactUserinfo(raw))
+	}
+	return sc, f, nil
 }
 
 // cloudScope keeps workspace and repository from a Cloud URL; browser URLs
 // such as ws/repo/src/main or ws/workspace/projects/KEY add more.
 func cloudScope(segs []string) []string {
-	if len(segs) >= 2 && strings.EqualFold(segs[1], "workspace") {
+	if len(segs) >= 2 && EqualFoldASCII(segs[1], "workspace") {
 		return segs[:1]
 	}
 	if len(segs) > 2 {
