@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -159,19 +160,19 @@ func ParseScope(raw string) (Scope, error) {
 	return Scope{Host: h, Path: strings.Join(segs, "/")}, nil
 }
 
-// CleanPath splits a path as git sends it (already percent-decoded) into
-// segments, dropping leading and trailing slashes and a ".git" suffix on each
-// segment. ok is false for paths that could be read two ways by a server
-// (".", "..", empty segments, leftover '%' escapes, backslashes, '?' or '#'
-// (a query or fragment once written into a URL), control characters): those
-// must never be matched against a path scope.
+// CleanPath splits a path (already percent-decoded) into segments, dropping
+// leading and trailing slashes. ok is false for paths that could be read two
+// ways by a server (".", "..", empty segments, leftover '%' escapes,
+// backslashes, '?' or '#' (a query or fragment once written into a URL),
+// control characters): those must never be matched against a path scope.
+// It keeps ".git": only the repository segment may drop it (RequestPath).
 func CleanPath(p string) (segs []string, ok bool) {
 	p = strings.Trim(p, "/")
 	if p == "" {
 		return nil, true
 	}
 	parts := strings.Split(p, "/")
-	for i, s := range parts {
+	for _, s := range parts {
 		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "%\\?#") {
 			return nil, false
 		}
@@ -180,13 +181,48 @@ func CleanPath(p string) (segs []string, ok bool) {
 				return nil, false
 			}
 		}
-		s = strings.TrimSuffix(s, ".git")
-		if s == "" || s == "." || s == ".." {
-			return nil, false
-		}
-		parts[i] = s
 	}
 	return parts, true
+}
+
+// RequestPath is CleanPath for a path git sends, with the ".git" of the
+// repository segment dropped (ws/repo.git/info/lfs is ws/repo/info/lfs).
+// Only that segment: a context path "bitbucket.git" or a workspace "ws.git"
+// is a different path, never the one a scope without ".git" names.
+func RequestPath(f Flavor, p string) (segs []string, ok bool) {
+	segs, ok = CleanPath(p)
+	if !ok {
+		return nil, false
+	}
+	return trimRepoGit(f, segs)
+}
+
+// trimRepoGit drops ".git" from the repository segment, if the path has
+// one; ok is false when nothing usable would be left of it.
+func trimRepoGit(f Flavor, segs []string) ([]string, bool) {
+	i := repoIndex(f, segs)
+	if i < 0 || i >= len(segs) || !strings.HasSuffix(segs[i], ".git") {
+		return segs, true
+	}
+	name := strings.TrimSuffix(segs[i], ".git")
+	if name == "" || name == "." || name == ".." {
+		return nil, false
+	}
+	out := slices.Clone(segs)
+	out[i] = name
+	return out, true
+}
+
+// repoIndex is the position of the repository segment: Cloud ws/REPO, Data
+// Center [ctx/]scm/KEY/REPO; -1 when the layout has none.
+func repoIndex(f Flavor, segs []string) int {
+	if f == Cloud {
+		return 1
+	}
+	if i := indexOf(segs, "scm"); i >= 0 {
+		return i + 2
+	}
+	return -1
 }
 
 // Covers reports whether a request for reqSegs (from CleanPath) on a host of
@@ -316,13 +352,22 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 	} else {
 		segs = dataCenterScope(segs)
 	}
+	if segs, ok = trimRepoGit(f, segs); !ok {
+		return Scope{}, "", fmt.Errorf("%w: the path of %s names no repository", ErrBadURL, redactUserinfo(raw))
+	}
+	// A repository that still ends in ".git" (repo.git.git, REPO.GIT) is
+	// ambiguous: which name does the user mean, and which URL will git
+	// send? Refuse rather than store a scope git's requests may miss.
+	if i := repoIndex(f, segs); i >= 0 && i < len(segs) && len(segs[i]) >= 4 && EqualFoldASCII(segs[i][len(segs[i])-4:], ".git") {
+		return Scope{}, "", fmt.Errorf("%w: the repository in %s still ends in .git once its .git suffix is dropped: which repository is meant?", ErrBadURL, redactUserinfo(raw))
+	}
 	// The index keeps the scope as a URL, which ParseScope cleans again: a
 	// segment that still ends in ".git" ("repo.git.git", or Cloud's
 	// "REPO.GIT" once lower-cased) would read back as another scope, and
 	// which repository such a URL names is ambiguous.
 	path := CanonicalPath(f, segs)
 	if again, ok := CleanPath(path); !ok || strings.Join(again, "/") != path {
-		return Scope{}, "", fmt.Errorf("%w: the path of %s has a segment that still ends in .git once its .git suffix is dropped", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: the path of %s would not read back as the same scope", ErrBadURL, redactUserinfo(raw))
 	}
 	sc := Scope{Host: host, Path: path}
 	// A scope is shown as a URL that users paste back (remove): one that

@@ -119,18 +119,14 @@ func TestCleanPath(t *testing.T) {
 		{"", nil, true},
 		{"/", nil, true},
 		{"///", nil, true},
-		{"ws/repo.git", []string{"ws", "repo"}, true},
-		{"/ws/repo.git/", []string{"ws", "repo"}, true},
+		// ".git" stays: only RequestPath drops it, from the repository segment.
+		{"ws/repo.git", []string{"ws", "repo.git"}, true},
+		{"/ws/repo.git/", []string{"ws", "repo.git"}, true},
 		{"ws/repo", []string{"ws", "repo"}, true},
-		{"WS/Repo.git", []string{"WS", "Repo"}, true},
-		{"ws/repo.git/info/lfs", []string{"ws", "repo", "info", "lfs"}, true},
-		{"ws/repo.git/info/lfs/objects/batch", []string{"ws", "repo", "info", "lfs", "objects", "batch"}, true},
-		{"scm/PROJ/repo.git", []string{"scm", "PROJ", "repo"}, true},
-		{"bitbucket/scm/~alice/repo.git", []string{"bitbucket", "scm", "~alice", "repo"}, true},
-		{"ws/repo.git.git", []string{"ws", "repo.git"}, true},
-		{"ws/repo.GIT", []string{"ws", "repo.GIT"}, true},
-		{"ws/repo.gitx", []string{"ws", "repo.gitx"}, true},
+		{"ws/repo.git/info/lfs", []string{"ws", "repo.git", "info", "lfs"}, true},
 		{"ws/.github", []string{"ws", ".github"}, true},
+		{"ws/.git", []string{"ws", ".git"}, true},
+		{"ws/..git", []string{"ws", "..git"}, true},
 		{"ws/a..b", []string{"ws", "a..b"}, true},
 		{"ws/...x", []string{"ws", "...x"}, true},
 		{"ws/re po", []string{"ws", "re po"}, true},
@@ -152,16 +148,48 @@ func TestCleanPath(t *testing.T) {
 		{"ws/re\tpo", nil, false},
 		{"ws/re\x00po", nil, false},
 		{"ws/re\x7fpo", nil, false},
-		{"ws/.git", nil, false},
-		{".git", nil, false},
-		// A ".git" suffix must not turn a name into "." or "..".
-		{"ws/..git", nil, false},
-		{"ws/...git", nil, false},
-		{"ws/...git/...git/other/repo.git", nil, false},
+		{"ws/re?po", nil, false},
+		{"ws/re#po", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, ok := bitbucket.CleanPath(tt.in)
+			assert.Equal(t, tt.wantOK, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// RequestPath drops ".git" from the repository segment only: a context
+// path or workspace that happens to end in ".git" is another path.
+func TestRequestPath(t *testing.T) {
+	tests := []struct {
+		flavor bitbucket.Flavor
+		in     string
+		want   []string
+		wantOK bool
+	}{
+		{bitbucket.Cloud, "ws/repo.git", []string{"ws", "repo"}, true},
+		{bitbucket.Cloud, "WS/Repo.git", []string{"WS", "Repo"}, true},
+		{bitbucket.Cloud, "ws/repo.git/info/lfs/objects/batch", []string{"ws", "repo", "info", "lfs", "objects", "batch"}, true},
+		{bitbucket.Cloud, "ws/repo.git.git", []string{"ws", "repo.git"}, true},
+		{bitbucket.Cloud, "ws/repo.GIT", []string{"ws", "repo.GIT"}, true},
+		{bitbucket.Cloud, "ws.git/repo.git", []string{"ws.git", "repo"}, true},
+		{bitbucket.Cloud, "ws.git", []string{"ws.git"}, true},
+		{bitbucket.Cloud, "ws/repo/x.git", []string{"ws", "repo", "x.git"}, true},
+		{bitbucket.Cloud, "ws/.git", nil, false},
+		{bitbucket.Cloud, "ws/..git", nil, false},
+		{bitbucket.Cloud, "ws/...git", nil, false},
+		{bitbucket.Cloud, "ws/../x", nil, false},
+		{bitbucket.DataCenter, "scm/PROJ/repo.git", []string{"scm", "PROJ", "repo"}, true},
+		{bitbucket.DataCenter, "bitbucket/scm/~alice/repo.git/info/lfs", []string{"bitbucket", "scm", "~alice", "repo", "info", "lfs"}, true},
+		{bitbucket.DataCenter, "bitbucket.git/other-app/x", []string{"bitbucket.git", "other-app", "x"}, true},
+		{bitbucket.DataCenter, "scm/PROJ.git/repo.git", []string{"scm", "PROJ.git", "repo"}, true},
+		{bitbucket.DataCenter, "scm/PROJ/.git", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.flavor)+":"+tt.in, func(t *testing.T) {
+			got, ok := bitbucket.RequestPath(tt.flavor, tt.in)
 			assert.Equal(t, tt.wantOK, ok)
 			assert.Equal(t, tt.want, got)
 		})
@@ -348,6 +376,10 @@ func TestCovers(t *testing.T) {
 		// Cloud: '/' boundaries, case, .git, deeper paths.
 		{"repo exact", "https://bitbucket.org/ws/repo", bitbucket.Cloud, "bitbucket.org", "ws/repo.git", true},
 		{"repo no .git", "https://bitbucket.org/ws/repo", bitbucket.Cloud, "bitbucket.org", "ws/repo", true},
+		// ".git" is dropped from the repository segment only.
+		{"workspace .git is another path", "https://bitbucket.org/ws/repo", bitbucket.Cloud, "bitbucket.org", "ws.git/repo.git", false},
+		{"context path .git is another path", "https://bb.example.com/bitbucket", bitbucket.DataCenter, "bb.example.com", "bitbucket.git/other-app/x", false},
+		{"project key .git is another path", "https://bb.example.com/scm/PROJ", bitbucket.DataCenter, "bb.example.com", "scm/PROJ.git/repo.git", false},
 		{"repo trailing slash", "https://bitbucket.org/ws/repo", bitbucket.Cloud, "bitbucket.org", "ws/repo.git/", true},
 		{"repo case", "https://bitbucket.org/ws/repo", bitbucket.Cloud, "bitbucket.org", "WS/Repo.git", true},
 		{"repo lfs", "https://bitbucket.org/ws/repo", bitbucket.Cloud, "bitbucket.org", "ws/repo.git/info/lfs", true},
@@ -404,7 +436,7 @@ func TestCovers(t *testing.T) {
 				require.False(t, tt.want, "host %q refused: %v", tt.host, err)
 				return
 			}
-			segs, ok := bitbucket.CleanPath(tt.path)
+			segs, ok := bitbucket.RequestPath(tt.flavor, tt.path)
 			require.True(t, ok)
 			assert.Equal(t, tt.want, sc.Covers(tt.flavor, host, segs))
 		})
@@ -437,12 +469,12 @@ func TestRepositoryPath(t *testing.T) {
 		{bitbucket.DataCenter, "scm/PROJ/repo.git/info/lfs", []string{"scm", "PROJ", "repo"}},
 		{bitbucket.DataCenter, "scm/~u/repo.git/info/lfs/objects/batch", []string{"scm", "~u", "repo"}},
 		{bitbucket.DataCenter, "ctx/scm/PROJ/repo.git/info/lfs", []string{"ctx", "scm", "PROJ", "repo"}},
-		{bitbucket.DataCenter, "foo.git", []string{"foo"}},
+		{bitbucket.DataCenter, "foo.git", []string{"foo.git"}}, // no /scm/: no repository segment to trim
 		{bitbucket.DataCenter, "a/b/c/d", []string{"a", "b", "c", "d"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.flavor)+"/"+tt.path, func(t *testing.T) {
-			segs, ok := bitbucket.CleanPath(tt.path)
+			segs, ok := bitbucket.RequestPath(tt.flavor, tt.path)
 			require.True(t, ok)
 			assert.Equal(t, tt.want, bitbucket.RepositoryPath(tt.flavor, segs))
 		})
@@ -541,13 +573,13 @@ func FuzzCovers(f *testing.F) {
 		if err != nil {
 			return
 		}
-		segs, ok := bitbucket.CleanPath(reqPath)
+		segs, ok := bitbucket.RequestPath(flavor, reqPath)
 		if !ok {
 			return
 		}
 		for _, s := range segs {
 			if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "%\\") {
-				t.Fatalf("CleanPath(%q) accepted segment %q", reqPath, s)
+				t.Fatalf("RequestPath(%q) accepted segment %q", reqPath, s)
 			}
 		}
 		if !sc.Covers(flavor, host, segs) {

@@ -202,7 +202,7 @@ func TestHostileInput(t *testing.T) {
 		ans("url: escaped slash decodes as git decodes it", "url=https://bitbucket.org/ws%2Frepo.git\n", repo),
 		ans("trailing slash", cloud+"path=ws/repo/\n", repo),
 		ans("leading slash", cloud+"path=/ws/repo.git\n", repo),
-		ans("a .git segment", cloud+"path=ws/repo.git/.git\n", api),
+		ans("a .git segment below the repository stays inside it", cloud+"path=ws/repo.git/.git\n", repo),
 		ans(".git twice is another repository", cloud+"path=ws/repo.git.git\n", ws),
 		ans("upper-case path", cloud+"path=WS/REPO.git\n", repo),
 		ans("upper-case .GIT is part of the name", cloud+"path=WS/REPO.GIT\n", ws),

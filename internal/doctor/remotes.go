@@ -179,7 +179,7 @@ func (d *Doctor) checkRemoteURL(name string, push bool, raw string, ix *store.In
 	if perr != nil {
 		path = r.path
 	}
-	segs, safe := bitbucket.CleanPath(path)
+	segs, safe := bitbucket.RequestPath(helper.FlavorOf(ix, host), path)
 	dcShaped := slices.Contains(segs, "scm")
 	if host != bitbucket.CloudHost && !configured(host) && !dcShaped {
 		f.Level, f.Message = OK, fmt.Sprintf("%s: %s is not a Bitbucket host set up here (ignored)", r.redacted(), host)

@@ -316,7 +316,7 @@ func fzCheckAnswer(t *testing.T, q, a *credential.Credential) {
 	if scopePath != "" {
 		scopeSegs = strings.Split(scopePath, "/")
 	}
-	segs, clean := oracleSegments(q.Path)
+	segs, clean := oracleSegments(cloud, q.Path)
 	if len(scopeSegs) > 0 {
 		switch {
 		case q.Path == "":
@@ -338,7 +338,7 @@ func fzCheckAnswer(t *testing.T, q, a *credential.Credential) {
 	if clean && len(segs) > 0 {
 		repo := oracleRepo(cloud, segs)
 		for _, p := range e.RejectedFor {
-			r, _ := oracleSegments(p)
+			r, _ := oracleSegments(cloud, p)
 			if len(r) == len(repo) && oraclePrefix(cloud, repo, r) {
 				why("the entry is rejected for %s", p)
 			}
@@ -397,10 +397,12 @@ func oracleLower(s string) string {
 }
 
 // oracleSegments splits a path as the README reads it: slashes at either
-// end do not count, a trailing ".git" on a segment is ignored, and a path
-// with an empty, '.' or '..' segment (before or after dropping ".git"), an
-// escape, a backslash, '?', '#' or a control character is unsafe.
-func oracleSegments(p string) ([]string, bool) {
+// end do not count, a trailing ".git" on the repository segment (Cloud's
+// second, Data Center's after scm/KEY) is ignored, and a path with an
+// empty, '.' or '..' segment (the repository's also after dropping
+// ".git"), an escape, a backslash, '?', '#' or a control character is
+// unsafe.
+func oracleSegments(cloud bool, p string) ([]string, bool) {
 	p = strings.Trim(p, "/")
 	if p == "" {
 		return nil, true
@@ -410,12 +412,24 @@ func oracleSegments(p string) ([]string, bool) {
 		if strings.ContainsAny(s, "%\\?#\x7f") || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' }) {
 			return nil, false
 		}
-		for _, v := range []string{s, strings.TrimSuffix(s, ".git")} {
-			if v == "" || v == "." || v == ".." {
-				return nil, false
-			}
+		if s == "" || s == "." || s == ".." {
+			return nil, false
 		}
-		segs = append(segs, strings.TrimSuffix(s, ".git"))
+		segs = append(segs, s)
+	}
+	repo := 1
+	if !cloud {
+		repo = slices.Index(segs, "scm") + 2
+		if repo < 2 {
+			repo = -1
+		}
+	}
+	if repo >= 0 && repo < len(segs) {
+		v := strings.TrimSuffix(segs[repo], ".git")
+		if v == "" || v == "." || v == ".." {
+			return nil, false
+		}
+		segs[repo] = v
 	}
 	return segs, true
 }

@@ -129,7 +129,9 @@ func TestGetMatrix(t *testing.T) {
 		{"escaped slash", q(cloud, "path=ws%2frepo.git"), api, ""},
 		{"empty segment", q(cloud, "path=ws//repo.git"), api, ""},
 		{"backslash", q(cloud, `path=ws\repo.git`), api, ""},
-		{"dot-dot hidden by .git", q(cloud, "path=ws/repo/...git/...git/other.git"), api, ""},
+		// "...git" below the repository is a literal name (only the
+		// repository segment drops ".git"), never "..": inside ws/repo.
+		{"dot-dot look-alike below the repository", q(cloud, "path=ws/repo/...git/...git/other.git"), repo, ""},
 		{"url= line", q("url=https://bitbucket.org/ws/repo.git"), repo, ""},
 
 		// Hosts.

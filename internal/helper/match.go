@@ -57,7 +57,7 @@ func parseRequest(ix *store.Index, q *credential.Credential) (r request, skip st
 		return r, fmt.Sprintf("host: %v", err), nil
 	}
 	r = request{host: host, flavor: flavorOf(ix, host), hasPath: q.Path != "", q: q}
-	r.segs, r.safe = bitbucket.CleanPath(q.Path)
+	r.segs, r.safe = bitbucket.RequestPath(r.flavor, q.Path)
 	if r.safe {
 		r.repo = bitbucket.RepositoryPath(r.flavor, r.segs)
 	}

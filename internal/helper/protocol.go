@@ -229,10 +229,16 @@ func scopeURLs(q *credential.Credential) []string {
 	if err != nil {
 		return nil
 	}
+	// The host's flavour (which segment may drop ".git") is in the index
+	// we are about to read: take the prefixes of both readings.
 	urls := []string{bitbucket.Scope{Host: host}.String()}
-	segs, _ := bitbucket.CleanPath(q.Path)
-	for i := range segs {
-		urls = append(urls, bitbucket.Scope{Host: host, Path: strings.Join(segs[:i+1], "/")}.String())
+	for _, f := range []bitbucket.Flavor{bitbucket.Cloud, bitbucket.DataCenter} {
+		segs, _ := bitbucket.RequestPath(f, q.Path)
+		for i := range segs {
+			if u := (bitbucket.Scope{Host: host, Path: strings.Join(segs[:i+1], "/")}).String(); !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
+		}
 	}
 	return urls
 }
