@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"io"
 	"net"
 	"net/http"
@@ -259,7 +260,7 @@ func (c *Client) once(ctx context.Context, ep Endpoint, auth Auth) (res Result, 
 			switch {
 			case len(via) > maxRedirects:
 				refused = fmt.Sprintf("more than %d redirects", maxRedirects)
-			case next.URL.Scheme != "https" || !strings.EqualFold(next.URL.Host, start.Host):
+			case next.URL.Scheme != "https" || !bitbucket.EqualFoldASCII(next.URL.Host, start.Host):
 				refused = "redirected to " + safeURL(next.URL) + ": not followed, credentials go only to " + start.Host
 			default:
 				c.opts.Trace.Printf("verify: following a redirect to %s", safeURL(next.URL))

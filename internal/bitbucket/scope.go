@@ -134,6 +134,11 @@ func NormalizeHost(host string) (string, error) {
 	// ASCII only: Unicode case mapping folds look-alikes such as U+212A
 	// KELVIN SIGN into ASCII letters.
 	h := asciiLower(host)
+	// One port at most (IPv6 literals keep theirs inside brackets): a host
+	// such as "bb.example.com:8443:443" is nothing git would send.
+	if rest := h[strings.LastIndexByte(h, ']')+1:]; strings.Count(rest, ":") > 1 {
+		return "", fmt.Errorf("%w: more than one port", ErrBadHost)
+	}
 	h = strings.TrimSuffix(h, ":443")
 	if h == "" || strings.HasPrefix(h, ":") {
 		return "", fmt.Errorf("%w: no host name", ErrBadHost)

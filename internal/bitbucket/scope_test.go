@@ -663,3 +663,21 @@ func TestEqualFoldASCII(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeHostPorts(t *testing.T) {
+	for in, want := range map[string]string{
+		"[::1]:8443":         "[::1]:8443",
+		"[fe80::1]":          "[fe80::1]",
+		"bb.example.com:443": "bb.example.com",
+	} {
+		got, err := bitbucket.NormalizeHost(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"bb.example.com:8443:443", "bitbucket.org:443:443", "[::1]:1:2"} {
+		if got, err := bitbucket.NormalizeHost(in); !errors.Is(err, bitbucket.ErrBadHost) {
+			t.Errorf("NormalizeHost(%q) = %q, %v; want ErrBadHost", in, got, err)
+		}
+	}
+}

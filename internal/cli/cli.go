@@ -84,8 +84,10 @@ func Main(env Env) int {
 	}
 	cmd, ok := commands[op]
 	if !ok {
-		if isGitOperation(op) {
-			return ExitOK // git may grow operations: ignore them silently
+		// git may grow operations: ignore them silently. git always pipes
+		// stdin, so a terminal means a person who mistyped a command.
+		if isGitOperation(op) && (env.IsTerminal == nil || !env.IsTerminal()) {
+			return ExitOK
 		}
 		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: unknown command %q (see git-credential-bbtoken help)\n", op)
 		return ExitUsage

@@ -783,3 +783,18 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// git pipes stdin: an unknown word on a terminal is a person's typo.
+func TestUnknownWordOnTerminal(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Main(Env{Args: []string{"lsit"}, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		ConfigDir: t.TempDir(), Secrets: store.NewMemory(), IsTerminal: func() bool { return true }})
+	assert.Equal(t, ExitUsage, code)
+	assert.Empty(t, stdout.String())
+	assert.Contains(t, stderr.String(), `unknown command "lsit"`)
+	stderr.Reset()
+	code = Main(Env{Args: []string{"lsit"}, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		ConfigDir: t.TempDir(), Secrets: store.NewMemory(), IsTerminal: func() bool { return false }})
+	assert.Equal(t, ExitOK, code, "from git (stdin not a terminal) unknown operations are ignored")
+	assert.Empty(t, stderr.String())
+}

@@ -324,16 +324,23 @@ func TestDoctorTokens(t *testing.T) {
 	later := f.add(apiTok, "https://bitbucket.org", "--kind", "api", "--username", "alice", "--expires", "2026-09-20")
 	rejected := f.add(wsTok, "https://bitbucket.org/ws", "--kind", "workspace")
 	bearer := f.add(dcTok, "https://git.example.com/scm/PRJ/repo")
-	// A credential git stored from its prompt that is a dead app password.
+	// A dead app password git stored from its prompt before store began
+	// refusing them (store now skips them; doctor still finds old ones).
 	r := f.cmd("protocol=https\nhost=bitbucket.org\npath=old/repo.git\nusername=alice\npassword="+appPw+"\n", "store")
 	require.Equal(t, ExitOK, r.code, r.stderr)
-	var stored string
 	for _, e := range f.index().Entries {
-		if e.Kind == store.KindStored {
-			stored = e.ID
-		}
+		require.NotEqual(t, store.KindStored, e.Kind, "store must not keep an app password")
 	}
-	require.NotEmpty(t, stored)
+	stored := "0a1b2c3d"
+	require.NoError(t, (&store.Store{Dir: f.dir, Secrets: f.secrets}).Update(context.Background(), func(tx *store.Tx) error {
+		if err := tx.SetSecret(stored, appPw); err != nil {
+			return err
+		}
+		tx.Index.Entries = append(tx.Index.Entries, store.Entry{ID: stored, URL: "https://bitbucket.org/old/repo", Kind: store.KindStored,
+			Username: "alice", UsernameSet: true, State: store.StateActive})
+		tx.Changed()
+		return nil
+	}))
 	require.NoError(t, (&store.Store{Dir: f.dir, Secrets: f.secrets}).Update(context.Background(), func(tx *store.Tx) error {
 		e, _ := tx.Index.Find(rejected)
 		e.State = store.StateRejected

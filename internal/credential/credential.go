@@ -122,7 +122,7 @@ func Read(r io.Reader) (*Credential, error) {
 	c := &Credential{}
 	for n := 1; ; n++ {
 		line, err := lr.next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

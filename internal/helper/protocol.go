@@ -294,9 +294,9 @@ func sameToken(a, b secretValue) bool {
 	return a.Password == b.Password && a.Credential == b.Credential
 }
 
-// Store handles git's store. git calls it after every successful request on
-// every helper, so the common case (we supplied this very token) must not
-// write anything.
+// StoreCredential handles git's store. git calls it after every successful
+// request on every helper, so the common case (we supplied this very
+// token) must not write anything.
 func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) error {
 	h.traceQuery("store", q)
 	ix, err := h.Store.LoadScopes(scopeURLs(q))
@@ -317,8 +317,13 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 		skip = "path has '.', '..', empty or escaped segments"
 	}
 	g, ok := given(q)
-	if skip == "" && !ok {
+	switch {
+	case skip != "":
+	case !ok:
 		skip = "no password or credential to store"
+	case strings.HasPrefix(g.Password, prefixAppPassword):
+		// Dead since July 2026 (410): remembering one would only hide tokens.
+		skip = "an app password (they stopped working in July 2026)"
 	}
 	if skip != "" {
 		h.Trace.Printf("store: nothing stored: %s", skip)

@@ -76,7 +76,8 @@ type Verified struct {
 
 // NeedsRecord reports whether v would change e: an accepted token marked
 // rejected (or withdrawn from the checked repository) is revived; a
-// refused one is marked rejected. Only tokens the user added are changed:
+// refused one is marked rejected, or withdrawn from the repository when it
+// was checked below its scope. Only tokens the user added are changed:
 // credentials git stored are erased by git itself on its next 401.
 func NeedsRecord(e *store.Entry, v Verified) bool {
 	if !e.Added() {
@@ -85,6 +86,8 @@ func NeedsRecord(e *store.Entry, v Verified) bool {
 	switch {
 	case v.Accepted:
 		return e.State == store.StateRejected || (v.Repository != "" && slices.Contains(e.RejectedFor, v.Repository))
+	case v.Refused && v.Repository != "":
+		return e.State != store.StateRejected && !slices.Contains(e.RejectedFor, v.Repository)
 	case v.Refused:
 		return e.State != store.StateRejected
 	}
@@ -120,6 +123,12 @@ func (h *Helper) RecordVerified(ctx context.Context, vs []Verified) (changed []s
 				e.State = store.StateActive
 				e.RejectedFor = slices.DeleteFunc(e.RejectedFor, func(p string) bool { return p == v.Repository })
 				h.Trace.Printf("verify: revived %s (%s %s)", e.ID, e.Kind, e.URL)
+			} else if v.Repository != "" {
+				// Refused for one repository below its scope: like a 401
+				// git sees there, it withdraws the token from that
+				// repository only (see Erase).
+				e.RejectedFor = append(e.RejectedFor, v.Repository)
+				h.Trace.Printf("verify: %s (%s %s) refused for %s: no longer offered there", e.ID, e.Kind, e.URL, v.Repository)
 			} else {
 				e.State = store.StateRejected
 				h.Trace.Printf("verify: marked %s (%s %s) rejected", e.ID, e.Kind, e.URL)

@@ -74,6 +74,25 @@ func TestRecordVerified(t *testing.T) {
 	require.Len(t, changed, 1)
 	assert.Equal(t, store.StateActive, verifyEntry(t, h, repo.ID).State)
 
+	// A broader token refused while checked for one repository below its
+	// scope is withdrawn from that repository only, as git's 401 there
+	// would do: it stays active elsewhere.
+	v = helper.Verified{ID: ws.ID, Secret: wsTok, Refused: true, Repository: "ws/locked"}
+	assert.True(t, helper.NeedsRecord(ws, v))
+	changed, err = h.RecordVerified(ctx, []helper.Verified{v})
+	require.NoError(t, err)
+	require.Len(t, changed, 1)
+	e = verifyEntry(t, h, ws.ID)
+	assert.Equal(t, store.StateActive, e.State)
+	assert.Equal(t, []string{"ws/locked"}, e.RejectedFor)
+	assert.False(t, helper.NeedsRecord(&e, v), "a second refusal changes nothing")
+	require.NoError(t, h.Store.Update(ctx, func(tx *store.Tx) error {
+		e, _ := tx.Index.Find(ws.ID)
+		e.RejectedFor = nil
+		tx.Changed()
+		return nil
+	}))
+
 	// A broader token withdrawn from one repository is offered there again
 	// once verify proved it can read that repository.
 	require.NoError(t, h.Store.Update(ctx, func(tx *store.Tx) error {

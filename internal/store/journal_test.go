@@ -260,3 +260,42 @@ func (failing) Delete(context.Context, string) error        { return store.ErrKe
 type failingDelete struct{ store.Secrets }
 
 func (failingDelete) Delete(context.Context, string) error { return store.ErrKeyringUnavailable }
+
+// deleteThenTimeout deletes and then reports a timeout, as a call that
+// completes after the caller stopped waiting does.
+type deleteThenTimeout struct{ store.Secrets }
+
+func (d deleteThenTimeout) Delete(ctx context.Context, id string) error {
+	_ = d.Secrets.Delete(ctx, id)
+	return store.ErrKeyringTimeout
+}
+
+func TestDeleteTimeoutCompletesTheRemoval(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	dir := filepath.Join(t.TempDir(), "bbtoken")
+	ok := &store.Store{Dir: dir, Secrets: mem}
+	require.NoError(t, ok.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.SetSecret("0000000a", "secret"); err != nil {
+			return err
+		}
+		addRepoEntry(tx, "0000000a", "https://bitbucket.org/ws/a")
+		return nil
+	}))
+	slow := &store.Store{Dir: dir, Secrets: deleteThenTimeout{mem}}
+	err := slow.Update(ctx, func(tx *store.Tx) error {
+		tx.Index.Remove("0000000a")
+		tx.DeleteSecretAfterCommit("0000000a")
+		tx.Changed()
+		return nil
+	})
+	require.ErrorIs(t, err, store.ErrKeyringTimeout)
+	require.Contains(t, err.Error(), "the next write completes its removal")
+	// The entry is still named, its secret gone: the journal says so, and
+	// the next write finishes the removal rather than keep a dead entry.
+	require.NoError(t, ok.Update(ctx, func(tx *store.Tx) error { return nil }))
+	ix, err := ok.Load()
+	require.NoError(t, err)
+	require.Empty(t, ix.Entries)
+	require.Zero(t, mem.Len())
+}

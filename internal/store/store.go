@@ -125,7 +125,19 @@ func checkPrivate(f *os.File, path string) error {
 	if st.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("%w: %s has mode %04o; fix: chmod 600 %s", ErrIndexUnsafe, path, st.Mode().Perm(), path)
 	}
-	return nil
+	if err := checkOwner(st, path); err != nil {
+		return err
+	}
+	// Whoever can write the directory can replace the file.
+	dir := filepath.Dir(path)
+	dst, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("reading token index: %w", err)
+	}
+	if dst.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: its directory %s has mode %04o; fix: chmod 700 %s", ErrIndexUnsafe, dir, dst.Mode().Perm(), dir)
+	}
+	return checkOwner(dst, dir)
 }
 
 // Tx is one locked read-modify-write of the index. Secrets written through
@@ -204,11 +216,22 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 				// Nothing is committed: undo this Tx. Secrets already
 				// deleted keep their "-ID" so the next write finishes
 				// removing their entries.
+				undone := doomed[i:]
+				if errors.Is(err, ErrKeyringTimeout) {
+					// The call may still complete after we stopped
+					// waiting: keep its removal journaled, so the next
+					// write finishes it instead of leaving an entry
+					// whose secret is gone.
+					undone = doomed[i+1:]
+				}
 				tx.journal = slices.DeleteFunc(tx.journal, func(j string) bool {
-					return slices.Contains(deleteIntents(doomed[i:]), j)
+					return slices.Contains(deleteIntents(undone), j)
 				})
 				tx.rollback()
 				_ = s.writeJournal(tx.journal)
+				if len(undone) < len(doomed[i:]) {
+					return fmt.Errorf("deleting the secret of %s from the keyring (the next write completes its removal): %w", id, err)
+				}
 				return fmt.Errorf("deleting the secret of %s from the keyring: %w", id, err)
 			}
 		}

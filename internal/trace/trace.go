@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,12 @@ func Open(value string, stderr io.Writer) (*Logger, error) {
 	f, err := os.OpenFile(value, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvVar, err)
+	}
+	// Traces are private even though redacted: refuse to append to a file
+	// others can read (one created earlier with a looser umask, say).
+	if st, err := f.Stat(); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %s has mode %04o; fix: chmod 600 %s", EnvVar, value, st.Mode().Perm(), value)
 	}
 	return &Logger{w: f, closer: f}, nil
 }

@@ -75,3 +75,18 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("trace file mode %v, %v; want 0600", st.Mode().Perm(), err)
 	}
 }
+
+func TestOpenRefusesReadableFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trace")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Open(path, &bytes.Buffer{}); err == nil || l != nil {
+		t.Fatalf("Open of a 0644 file = %v, %v; want an error naming chmod 600", l, err)
+	} else if !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("error %q does not name the fix", err)
+	}
+}
