@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 
 	"golang.org/x/term"
 
@@ -11,6 +12,10 @@ import (
 )
 
 func main() {
+	// A helper process lives a few milliseconds, mostly waiting on the
+	// keyring: one P spares the wake-ups of idle ones (about 0.5 ms a call,
+	// bench/RESULTS.md).
+	runtime.GOMAXPROCS(1)
 	dir, _ := os.Getwd()
 	exe, _ := os.Executable()
 	fd := int(os.Stdin.Fd())
