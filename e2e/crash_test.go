@@ -167,6 +167,7 @@ func describeWant(user, secret string) string {
 
 // repairLines sorts repair's stdout into the ids of each kind of line.
 type repairLines struct {
+	removals []string // entries a killed process was removing
 	orphans, unknown, missing []string
 	consistent                bool
 	other                     []string
@@ -181,6 +182,8 @@ func parseRepair(stdout string) repairLines {
 		case l == "":
 		case strings.HasPrefix(l, "would delete orphaned secret ") || strings.HasPrefix(l, "deleted orphaned secret "):
 			r.orphans = append(r.orphans, fields[slices.Index(fields, "secret")+1])
+		case strings.HasPrefix(l, "would complete the interrupted removal of entry ") || strings.HasPrefix(l, "completed the interrupted removal of entry "):
+			r.removals = append(r.removals, fields[len(fields)-1])
 		case strings.HasPrefix(l, "unknown keyring item "):
 			r.unknown = append(r.unknown, fields[3])
 		case strings.HasPrefix(l, "entry ") && strings.Contains(l, "has no secret"):
@@ -208,6 +211,16 @@ func (cs *crashState) checkRepair(t *testing.T, when string, scopes []string) (d
 		orphanIDs = append(orphanIDs, it.id)
 	}
 	slices.Sort(orphanIDs)
+	// Entries a killed process was removing (journaled "-ID", the entry
+	// still there): repair must report them, then complete the removal.
+	journal := f.journal(t)
+	var removalIDs []string
+	for _, j := range journal {
+		if id, ok := strings.CutPrefix(j, "-"); ok && before.ix.HasID(id) {
+			removalIDs = append(removalIDs, id)
+		}
+	}
+	slices.Sort(removalIDs)
 	for _, dry := range []bool{true, false} {
 		argv := []string{"repair"}
 		name := "repair"
@@ -232,15 +245,30 @@ func (cs *crashState) checkRepair(t *testing.T, when string, scopes []string) (d
 		if len(lines.missing) > 0 || len(lines.other) > 0 {
 			t.Errorf("%s: %s reports entries without secrets %v or unexpected lines %q", when, name, lines.missing, lines.other)
 		}
+		slices.Sort(lines.removals)
+		if !slices.Equal(lines.removals, removalIDs) {
+			t.Errorf("%s: %s reports interrupted removals %v, want %v: %s", when, name, lines.removals, removalIDs, r.result)
+		}
 		foreign := len(lines.unknown) > 0
-		needs := foreign || (dry && len(orphanIDs) > 0)
+		needs := foreign || (dry && len(orphanIDs)+len(removalIDs) > 0)
 		switch {
 		case !needs && (r.code != 0 || !lines.consistent):
 			t.Errorf("%s: %s: want exit 0 ending with a consistent: line: %s", when, name, r.result)
 		case needs && (r.code != 1 || lines.consistent):
 			t.Errorf("%s: %s: want exit 1 (orphans in a dry run, or other directories' items): %s", when, name, r.result)
 		}
-		after := f.checkConsistency(t, cs.known, cs.mine, nil)
+		removing := journal
+		if !dry {
+			removing = nil
+		}
+		after := f.checkConsistency(t, cs.known, cs.mine, removing)
+		if !dry {
+			for _, id := range removalIDs {
+				if after.ix.HasID(id) {
+					t.Errorf("%s: repair left the interrupted removal of %s unfinished", when, id)
+				}
+			}
+		}
 		var left []string
 		for _, it := range after.orphans {
 			left = append(left, it.id)

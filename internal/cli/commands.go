@@ -467,6 +467,13 @@ func (r *runner) repair(args []string) error {
 	for _, id := range rep.Orphans {
 		fmt.Fprintf(out, "%s orphaned secret %s (left by an interrupted write)\n", verb, id)
 	}
+	for _, id := range rep.Removals {
+		if o.DryRun {
+			fmt.Fprintf(out, "would complete the interrupted removal of entry %s\n", id)
+		} else {
+			fmt.Fprintf(out, "completed the interrupted removal of entry %s\n", id)
+		}
+	}
 	for _, id := range rep.Unknown {
 		if o.DeleteUnknown {
 			fmt.Fprintf(out, "%s unknown keyring item %s\n", verb, id)

@@ -33,9 +33,12 @@ type RepairReport struct {
 	Entries int
 	Secrets int      // items listed in the keyring; -1 when it cannot list
 	Orphans []string // secrets of interrupted writes (deleted unless a dry run)
-	Unknown []string // items nobody here knows (deleted only with DeleteUnknown)
-	Missing []Entry  // entries whose secret is not in the keyring
-	Failed  []string // secrets the keyring would not delete
+	// Removals are entries a killed process was removing (their secret may
+	// already be gone): the removal is completed unless a dry run.
+	Removals []string
+	Unknown  []string // items nobody here knows (deleted only with DeleteUnknown)
+	Missing  []Entry  // entries whose secret is not in the keyring
+	Failed   []string // secrets the keyring would not delete
 }
 
 // Consistent reports whether nothing is left for the user to act on.
@@ -43,7 +46,7 @@ func (r *RepairReport) Consistent(o RepairOptions) bool {
 	if len(r.Missing) > 0 || len(r.Failed) > 0 || (len(r.Unknown) > 0 && (o.DryRun || !o.DeleteUnknown)) {
 		return false
 	}
-	return !o.DryRun || len(r.Orphans) == 0
+	return !o.DryRun || len(r.Orphans)+len(r.Removals) == 0
 }
 
 // Repair compares the index with the keyring under the lock: it deletes the
@@ -70,15 +73,24 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	if err != nil {
 		return nil, err
 	}
+	before, err := s.list(ctx)
+	canList := err == nil
+	if err != nil && !errors.Is(err, ErrListUnsupported) {
+		return nil, err
+	}
 	rep := &RepairReport{Secrets: -1}
 	// Interrupted writes first: removals are completed, unreferenced
 	// secrets deleted (a dry run only reports them).
 	for _, j := range journal {
 		id, removal := strings.CutPrefix(j, "-")
-		if removal || !ix.HasID(id) {
+		switch {
+		case removal && ix.HasID(id):
+			rep.Removals = append(rep.Removals, id)
+		case !ix.HasID(id) && (!canList || slices.Contains(before, id)):
 			rep.Orphans = append(rep.Orphans, id)
 		}
 	}
+	listed := before
 	if !dryRun && len(journal) > 0 {
 		left, err := s.finishJournal(ctx, ix, journal)
 		for _, j := range left {
@@ -87,25 +99,30 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 		if err != nil && len(left) == 0 {
 			return nil, err
 		}
-		journal = nil
-	}
-	rep.Entries = len(ix.Entries)
-	listed, err := s.list(ctx)
-	switch {
-	case errors.Is(err, ErrListUnsupported):
-		for _, e := range ix.Entries {
-			if _, err := s.Secrets.Get(ctx, e.ID); errors.Is(err, ErrSecretNotFound) {
-				rep.Missing = append(rep.Missing, e)
-			} else if err != nil {
+		journal = left
+		if canList {
+			if listed, err = s.list(ctx); err != nil {
 				return nil, err
 			}
 		}
-	case err != nil:
-		return nil, err
-	default:
+	}
+	rep.Entries = len(ix.Entries)
+	if !canList {
+		for _, e := range ix.Entries {
+			_, err := s.Secrets.Get(ctx, e.ID)
+			switch {
+			case errors.Is(err, ErrSecretNotFound):
+				if !slices.Contains(rep.Removals, e.ID) {
+					rep.Missing = append(rep.Missing, e)
+				}
+			case err != nil:
+				return nil, err
+			}
+		}
+	} else {
 		rep.Secrets = len(listed)
 		for _, e := range ix.Entries {
-			if !slices.Contains(listed, e.ID) {
+			if !slices.Contains(listed, e.ID) && !slices.Contains(rep.Removals, e.ID) {
 				rep.Missing = append(rep.Missing, e)
 			}
 		}
