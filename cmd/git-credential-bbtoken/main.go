@@ -4,7 +4,6 @@ package main
 
 import (
 	"os"
-	"runtime"
 
 	"golang.org/x/term"
 
@@ -12,10 +11,6 @@ import (
 )
 
 func main() {
-	// A helper process lives a few milliseconds, mostly waiting on the
-	// keyring: one P spares the wake-ups of idle ones (about 0.5 ms a call,
-	// bench/RESULTS.md).
-	runtime.GOMAXPROCS(1)
 	dir, _ := os.Getwd()
 	exe, _ := os.Executable()
 	fd := int(os.Stdin.Fd())
