@@ -167,7 +167,7 @@ func describeWant(user, secret string) string {
 
 // repairLines sorts repair's stdout into the ids of each kind of line.
 type repairLines struct {
-	removals []string // entries a killed process was removing
+	removals                  []string // entries a killed process was removing
 	orphans, unknown, missing []string
 	consistent                bool
 	other                     []string

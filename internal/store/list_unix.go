@@ -37,6 +37,9 @@ func (k *Keyring) List(ctx context.Context) ([]string, error) {
 		}
 		for _, item := range items {
 			v, err := svc.Object("org.freedesktop.secrets", item).GetProperty("org.freedesktop.Secret.Item.Attributes")
+			if vanished(err) {
+				continue // deleted since the search (another process's write)
+			}
 			if err != nil {
 				return err
 			}
