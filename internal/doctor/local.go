@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -311,17 +310,8 @@ func hostOf(e store.Entry) string {
 
 // isAppPassword decodes an entry's keyring value and checks its password.
 func isAppPassword(e store.Entry, raw string) bool {
-	pw := raw
-	if e.Format == store.SecretJSON {
-		var v struct {
-			Password string `json:"password"`
-		}
-		if json.Unmarshal([]byte(raw), &v) != nil {
-			return false
-		}
-		pw = v.Password
-	}
-	return strings.HasPrefix(pw, "ATBB")
+	pw, err := helper.WirePassword(&e, raw)
+	return err == nil && strings.HasPrefix(pw, "ATBB")
 }
 
 // checkPlaintext reports Bitbucket credentials in git's plaintext store.

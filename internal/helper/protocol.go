@@ -61,6 +61,17 @@ func decodeSecret(e *store.Entry, raw string) (secretValue, error) {
 	return v, nil
 }
 
+// WirePassword is the password (or Bearer credential) an entry's raw
+// keyring value holds, whatever its encoding: for callers that already read
+// the value (doctor, import).
+func WirePassword(e *store.Entry, raw string) (string, error) {
+	v, err := decodeSecret(e, raw)
+	if err != nil {
+		return "", err
+	}
+	return v.Password + v.Credential, nil
+}
+
 func encodeSecret(v secretValue) (string, store.SecretFormat) {
 	if v.OAuthRefreshToken == "" && (v.Password == "") != (v.Credential == "") {
 		return v.Password + v.Credential, store.SecretRaw

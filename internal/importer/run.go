@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -139,16 +138,8 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 }
 
 func samePassword(e store.Entry, raw, pw string) bool {
-	if e.Format == store.SecretJSON {
-		var v struct {
-			Password string `json:"password"`
-		}
-		if json.Unmarshal([]byte(raw), &v) != nil {
-			return false
-		}
-		raw = v.Password
-	}
-	return raw == pw
+	got, err := helper.WirePassword(&e, raw)
+	return err == nil && got == pw
 }
 
 // ErrLocked means another process (git's store helper) holds the file's lock.
