@@ -92,7 +92,17 @@ func (k *Keyring) call(ctx context.Context, op string, fn func() error) error {
 	done := make(chan error, 1)
 	// The goroutine is abandoned on timeout: go-keyring has no cancellation,
 	// and the process is about to exit anyway.
-	go func() { done <- fn() }()
+	go func() {
+		err := fn()
+		if transient(err) {
+			// gnome-keyring sometimes answers a brand-new connection's
+			// first call with "not implemented" under load; once more
+			// after a moment succeeds. Every call here is idempotent.
+			time.Sleep(25 * time.Millisecond)
+			err = fn()
+		}
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		return classify(op, err)
@@ -114,6 +124,13 @@ func classify(op string, err error) error {
 		return fmt.Errorf("%w during %s: %v; %s", ErrKeyringLocked, op, err, lockedFix())
 	}
 	return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
+}
+
+// transient recognises gnome-keyring's spurious "Method X is not
+// implemented on interface org.freedesktop.Secret.Service" (it cannot yet
+// place the caller), which a retry clears.
+func transient(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "is not implemented on interface org.freedesktop.Secret")
 }
 
 // isLocked recognises go-keyring's report of an unlock prompt that was
