@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
 
 // startAndKill starts the binary for o, sends SIGKILL after delay and
@@ -389,6 +390,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	completed := map[string]int{}
 	var delays []time.Duration
 	orphansLeft, cleanedByWrite, cleanedByRepair, maxOrphans := 0, 0, 0, 0
+	daemonRestarts := 0
 	prev := map[string]bool{}
 	// observe counts orphans appearing after a kill and disappearing
 	// after a later write.
@@ -431,6 +433,13 @@ func TestCrashDuringWrites(t *testing.T) {
 		}
 		if kind == "add" && r.stdout != "" {
 			cs.known[strings.TrimSpace(r.stdout)] = true
+		}
+		// gnome-keyring 42 itself can abort when a client is killed in
+		// the middle of a call (a glib assertion): that is its bug, not
+		// ours, and the keyring file it leaves is intact. Start it again
+		// and go on checking our invariants against it.
+		if !testkeyring.Alive() && testkeyring.Restart(t) {
+			daemonRestarts++
 		}
 		c = cs.check(t, when, scopes)
 		observe(c)
@@ -492,6 +501,9 @@ func TestCrashDuringWrites(t *testing.T) {
 	t.Logf("orphaned secrets: %d left by kills (at most %d at once), %d deleted by the next write, %d by repair; none ever served; %d temp file(s) left in the config directory by killed writers",
 		orphansLeft, maxOrphans, cleanedByWrite, cleanedByRepair, f.tempLeftovers(t))
 	t.Logf("final index: %d entries, each with exactly one keyring item", len(c.ix.Entries))
+	if daemonRestarts > 0 {
+		t.Logf("gnome-keyring-daemon aborted and was restarted %d time(s) (its own bug when a client is killed mid-call)", daemonRestarts)
+	}
 	if total < minKills {
 		t.Errorf("only %d processes were killed before they finished, want at least %d", total, minKills)
 	}
