@@ -48,11 +48,14 @@ func lookup(service, id string) (secret string, ok bool, err error) {
 	}
 	var ignored dbus.Variant
 	var session dbus.ObjectPath
-	// The session ends with our connection when the process exits: no
-	// Close round trip.
 	if err := svc.Call(ssService+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&ignored, &session); err != nil {
 		return "", true, err
 	}
+	// Close the session ourselves rather than leave it to the daemon's
+	// clean-up of a vanished client: gnome-keyring 42 has aborted (a glib
+	// assertion) on clients that left within a millisecond or two of
+	// opening one.
+	defer conn.Object(ssName, session).Call("org.freedesktop.Secret.Session.Close", 0)
 	var secrets map[dbus.ObjectPath]ssSecret
 	if err := svc.Call(ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets); err != nil {
 		if vanished(err) {
