@@ -54,8 +54,9 @@ func lookup(service, id string) (secret string, ok bool, err error) {
 	// Close the session ourselves rather than leave it to the daemon's
 	// clean-up of a vanished client: gnome-keyring 42 has aborted (a glib
 	// assertion) on clients that left within a millisecond or two of
-	// opening one.
-	defer conn.Object(ssName, session).Call("org.freedesktop.Secret.Session.Close", 0)
+	// opening one. No reply is awaited: the bus delivers the Close before
+	// it reports our disconnect, which is all the ordering needed.
+	defer conn.Object(ssName, session).Go("org.freedesktop.Secret.Session.Close", dbus.FlagNoReplyExpected, nil)
 	var secrets map[dbus.ObjectPath]ssSecret
 	if err := svc.Call(ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets); err != nil {
 		if vanished(err) {
