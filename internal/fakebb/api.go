@@ -2,7 +2,6 @@ package fakebb
 
 import (
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -193,32 +192,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rec *Request) 
 
 // apiAuthenticate identifies the token by the API's rules, filling rec.
 func (s *Server) apiAuthenticate(r *http.Request, rec *Request) (Token, APIToken, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, cred, _ := strings.Cut(h, " ")
-	cred = strings.TrimSpace(cred)
-	var username, secret string
-	switch {
-	case h == "":
-		return Token{}, APIToken{}, false
-	case strings.EqualFold(scheme, "Basic"):
-		rec.Auth = "basic"
-		raw, err := base64.StdEncoding.DecodeString(cred)
-		if err != nil {
-			return Token{}, APIToken{}, false
-		}
-		var ok bool
-		if username, secret, ok = strings.Cut(string(raw), ":"); !ok {
-			return Token{}, APIToken{}, false
-		}
-		rec.Username = username
-	case strings.EqualFold(scheme, "Bearer"):
-		rec.Auth = "bearer"
-		secret = cred
-	default:
-		rec.Auth = strings.ToLower(scheme)
-		return Token{}, APIToken{}, false
-	}
-	if secret == "" {
+	username, secret, ok := credentialsOf(r, rec)
+	if !ok {
 		return Token{}, APIToken{}, false
 	}
 	s.mu.Lock()

@@ -574,27 +574,23 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.backend.ServeHTTP(w, r2)
 }
 
-// authenticate identifies the presented token. It returns the token (a
-// copy) and whether it must be rejected; it fills rec's Auth, Username and
-// Token.
-func (s *Server) authenticate(r *http.Request, rec *Request) (*Token, bool) {
+// credentialsOf reads the Authorization header (Basic or Bearer), filling
+// rec's Auth and Username; ok is false when it carries no usable secret.
+func credentialsOf(r *http.Request, rec *Request) (username, secret string, ok bool) {
 	h := r.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(h, " ")
 	cred = strings.TrimSpace(cred)
-	var username, secret string
 	switch {
 	case h == "":
-		return nil, true
+		return "", "", false
 	case strings.EqualFold(scheme, "Basic"):
 		rec.Auth = "basic"
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
-			return nil, true
+			return "", "", false
 		}
-		var ok bool
-		username, secret, ok = strings.Cut(string(raw), ":")
-		if !ok {
-			return nil, true
+		if username, secret, ok = strings.Cut(string(raw), ":"); !ok {
+			return "", "", false
 		}
 		rec.Username = username
 	case strings.EqualFold(scheme, "Bearer"):
@@ -602,9 +598,17 @@ func (s *Server) authenticate(r *http.Request, rec *Request) (*Token, bool) {
 		secret = cred
 	default:
 		rec.Auth = strings.ToLower(scheme)
-		return nil, true
+		return "", "", false
 	}
-	if secret == "" {
+	return username, secret, secret != ""
+}
+
+// authenticate identifies the presented token. It returns the token (a
+// copy) and whether it must be rejected; it fills rec's Auth, Username and
+// Token.
+func (s *Server) authenticate(r *http.Request, rec *Request) (*Token, bool) {
+	username, secret, ok := credentialsOf(r, rec)
+	if !ok {
 		return nil, true
 	}
 
