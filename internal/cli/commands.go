@@ -350,7 +350,7 @@ func (r *runner) setup(args []string) error {
 		}
 		hc := ix.Hosts[t.host]
 		if *remove {
-			helperValue := cmpOr(hc.HelperValue, value)
+			helperValue := cmp.Or(hc.HelperValue, value)
 			if err := git.Uninstall(ctx, t.url, helperValue, hc.AddedUseHTTP, hc.PrevUseHTTP); err != nil {
 				return err
 			}
@@ -372,7 +372,7 @@ func (r *runner) setup(args []string) error {
 		}
 		f := flavor
 		if f == "" {
-			f = bitbucket.Flavor(cmpOr(hc.Flavor, string(bitbucket.DefaultFlavor(t.host))))
+			f = bitbucket.Flavor(cmp.Or(hc.Flavor, string(bitbucket.DefaultFlavor(t.host))))
 		}
 		if d, ok := detected[t.host]; ok {
 			f = d.flavor
@@ -418,20 +418,13 @@ func (r *runner) setup(args []string) error {
 	return nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // looksLikeToken catches a token pasted where the URL goes: no scheme, no
 // path, no dot, and a Bitbucket token prefix or a token-like length.
 func looksLikeToken(arg string) bool {
 	if strings.ContainsAny(arg, "/.:@") {
 		return false
 	}
-	for _, p := range []string{"ATATT", "ATCTT", "ATBB", "BBDC-"} {
+	for _, p := range []string{bitbucket.PrefixAPIToken, bitbucket.PrefixAccessToken, bitbucket.PrefixAppPassword, bitbucket.PrefixDataCenter} {
 		if strings.HasPrefix(arg, p) {
 			return true
 		}
@@ -549,7 +542,7 @@ func (r *runner) config(args []string) error {
 		keys = pos[:1]
 	}
 	for _, k := range keys {
-		fmt.Fprintf(r.env.Stdout, "%s=%s\n", k, cmpOr(ix.Settings[k], settings[k][0]))
+		fmt.Fprintf(r.env.Stdout, "%s=%s\n", k, cmp.Or(ix.Settings[k], settings[k][0]))
 	}
 	return nil
 }

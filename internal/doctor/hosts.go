@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -241,7 +242,7 @@ func helperFindings(url string, view credentialView, probe probeResult, known []
 		f.Fix, f.repair = setupFix, fixSetup
 		if reset, ok := view.resetAfterOurs(ours); ok {
 			f.Message += fmt.Sprintf("; an empty helper value in %s (%s) clears it", reset.where(), reset.Key)
-			f.Fix, f.repair = fmt.Sprintf("remove the empty `%s =` line from %s", reset.Key, cmpOr(reset.file(), reset.where())), fixNone
+			f.Fix, f.repair = fmt.Sprintf("remove the empty `%s =` line from %s", reset.Key, cmp.Or(reset.file(), reset.where())), fixNone
 		}
 		out = append(out, f)
 	}
@@ -270,7 +271,7 @@ func helperFindings(url string, view credentialView, probe probeResult, known []
 				f.Level = Action
 				f.Message += ", and it writes them in plaintext to ~/.git-credentials"
 			}
-			f.Fix = fmt.Sprintf("remove `%s = %s` from %s", h.Key, h.Value, cmpOr(h.file(), h.where()))
+			f.Fix = fmt.Sprintf("remove `%s = %s` from %s", h.Key, h.Value, cmp.Or(h.file(), h.where()))
 			out = append(out, f)
 		}
 	}
@@ -284,7 +285,7 @@ func culpritFix(view credentialView, culprits []string, setupFix string) (string
 	for _, c := range culprits {
 		for _, h := range view.Helpers {
 			if h.Command == c && !h.fixableBySetup() {
-				return fmt.Sprintf("remove `%s = %s` from %s (or put an empty `helper =` line before this helper there)", h.Key, h.Value, cmpOr(h.file(), h.where())), fixNone
+				return fmt.Sprintf("remove `%s = %s` from %s (or put an empty `helper =` line before this helper there)", h.Key, h.Value, cmp.Or(h.file(), h.where())), fixNone
 			}
 		}
 	}
@@ -313,15 +314,8 @@ func useHTTPPathFinding(url string, view credentialView) Finding {
 		if e.Scope == "system" || (e.Scope == "global" && strings.EqualFold(e.Key, "credential."+url+".usehttppath")) {
 			f.Fix, f.repair = setupFix, fixSetup
 		} else {
-			f.Fix = fmt.Sprintf("remove `%s` from %s, or set it to true", e.Key, cmpOr(e.file(), e.where()))
+			f.Fix = fmt.Sprintf("remove `%s` from %s, or set it to true", e.Key, cmp.Or(e.file(), e.where()))
 		}
 	}
 	return f
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

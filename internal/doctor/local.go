@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -109,7 +110,7 @@ func (d *Doctor) checkKeyring(ctx context.Context) (bool, []Finding) {
 		f.Level = Action
 		msg, fix := splitFix(err.Error())
 		f.Message = step + " failed: " + msg
-		f.Fix = cmpOr(fix, "see the README, Troubleshooting")
+		f.Fix = cmp.Or(fix, "see the README, Troubleshooting")
 		return false, []Finding{f}
 	}
 	start := time.Now()
@@ -145,7 +146,7 @@ func (d *Doctor) checkOrphans(ctx context.Context) []Finding {
 		f := base
 		f.Level = Action
 		f.Message, f.Fix = splitFix("cannot compare the index with the keyring: " + err.Error())
-		f.Fix = cmpOr(f.Fix, Command+" repair --dry-run (for details)")
+		f.Fix = cmp.Or(f.Fix, Command+" repair --dry-run (for details)")
 		return []Finding{f}
 	}
 	var out []Finding
@@ -311,7 +312,7 @@ func hostOf(e store.Entry) string {
 // isAppPassword decodes an entry's keyring value and checks its password.
 func isAppPassword(e store.Entry, raw string) bool {
 	pw, err := helper.WirePassword(&e, raw)
-	return err == nil && strings.HasPrefix(pw, "ATBB")
+	return err == nil && bitbucket.IsAppPassword(pw)
 }
 
 // checkPlaintext reports Bitbucket credentials in git's plaintext store.
@@ -320,7 +321,7 @@ func (d *Doctor) checkPlaintext(ix *store.Index) []Finding {
 	if d.Home != "" {
 		files = append(files, filepath.Join(d.Home, ".git-credentials"))
 	}
-	if xdg := cmpOr(d.ConfigHome, joinIf(d.Home, ".config")); xdg != "" {
+	if xdg := cmp.Or(d.ConfigHome, joinIf(d.Home, ".config")); xdg != "" {
 		files = append(files, filepath.Join(xdg, "git", "credentials"))
 	}
 	var out []Finding

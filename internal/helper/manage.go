@@ -27,14 +27,6 @@ var (
 	ErrBadLabel    = errors.New("invalid label")
 )
 
-// Token prefixes observed on Bitbucket Cloud (undocumented; used only to
-// default --kind, never to refuse a token, except app passwords).
-const (
-	prefixAPIToken    = "ATATT"
-	prefixAccessToken = "ATCTT"
-	prefixAppPassword = "ATBB"
-)
-
 // MaxTokenLength bounds what add accepts: far above any Bitbucket token,
 // far below what a keyring can hold.
 const MaxTokenLength = 2048
@@ -132,7 +124,7 @@ func checkToken(t credential.Secret) error {
 		return fmt.Errorf("%w: empty (pass the token on stdin)", ErrBadToken)
 	case len(v) > MaxTokenLength:
 		return fmt.Errorf("%w: longer than %d bytes", ErrBadToken, MaxTokenLength)
-	case strings.HasPrefix(v, prefixAppPassword):
+	case bitbucket.IsAppPassword(v):
 		return ErrAppPassword
 	}
 	for _, r := range v {
@@ -181,13 +173,13 @@ func decideKind(o AddOptions, sc bitbucket.Scope, f bitbucket.Flavor) (kind stor
 	if f == bitbucket.Cloud {
 		if kind == "" {
 			switch {
-			case strings.HasPrefix(tok, prefixAPIToken):
+			case strings.HasPrefix(tok, bitbucket.PrefixAPIToken):
 				kind = store.KindAPI
-			case strings.HasPrefix(tok, prefixAccessToken) && level == bitbucket.LevelRepository:
+			case strings.HasPrefix(tok, bitbucket.PrefixAccessToken) && level == bitbucket.LevelRepository:
 				kind = store.KindRepository
-			case strings.HasPrefix(tok, prefixAccessToken) && level == bitbucket.LevelGroup:
+			case strings.HasPrefix(tok, bitbucket.PrefixAccessToken) && level == bitbucket.LevelGroup:
 				return "", "", "", fmt.Errorf("%w: a workspace URL can hold a workspace or a project access token: pass --kind workspace or --kind project", ErrNeedKind)
-			case strings.HasPrefix(tok, prefixAccessToken):
+			case strings.HasPrefix(tok, bitbucket.PrefixAccessToken):
 				return "", "", "", fmt.Errorf("%w: an access token needs a workspace or repository URL, e.g. https://bitbucket.org/WORKSPACE/REPO", ErrBadKind)
 			default:
 				return "", "", "", fmt.Errorf("%w from its prefix: pass --kind repository, project, workspace or api", ErrNeedKind)

@@ -332,7 +332,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	case skip != "":
 	case !ok:
 		skip = "no password or credential to store"
-	case strings.HasPrefix(g.Password, prefixAppPassword):
+	case bitbucket.IsAppPassword(g.Password):
 		// Dead since July 2026 (410): remembering one would only hide tokens.
 		skip = "an app password (they stopped working in July 2026)"
 	}

@@ -38,13 +38,6 @@ type Item struct {
 	Fix string
 }
 
-// Token prefixes Bitbucket Cloud uses (undocumented but stable).
-const (
-	prefixAPIToken    = "ATATT"
-	prefixAccessToken = "ATCTT"
-	prefixAppPassword = "ATBB"
-)
-
 // Command is how messages name this program.
 const Command = "git-credential-bbtoken"
 
@@ -120,7 +113,7 @@ func classify(it *Item, host string, flavorOf func(string) bitbucket.Flavor) {
 	}
 	if flavor == bitbucket.Cloud {
 		switch {
-		case strings.HasPrefix(tok, prefixAppPassword):
+		case bitbucket.IsAppPassword(tok):
 			it.Verdict = Dead
 			it.Note = "an app password: Bitbucket app passwords stopped working on 28 July 2026 (git gets HTTP 410), so it is not imported"
 			user := "YOUR_BITBUCKET_USERNAME"
@@ -128,7 +121,7 @@ func classify(it *Item, host string, flavorOf func(string) bitbucket.Flavor) {
 				user = e.Username
 			}
 			it.Fix = APITokenHelp + ", then: " + Command + " add " + hostURL + " --kind api --username " + user + " --expires YYYY-MM-DD"
-		case strings.HasPrefix(tok, prefixAPIToken):
+		case strings.HasPrefix(tok, bitbucket.PrefixAPIToken):
 			it.Verdict, it.Kind = Import, store.KindAPI
 			switch {
 			case strings.Contains(e.Username, "@"):
@@ -140,7 +133,7 @@ func classify(it *Item, host string, flavorOf func(string) bitbucket.Flavor) {
 			case e.Username != helper.UserAPIToken:
 				it.Username = e.Username
 			}
-		case strings.HasPrefix(tok, prefixAccessToken):
+		case strings.HasPrefix(tok, bitbucket.PrefixAccessToken):
 			switch sc.Level(flavor) {
 			case bitbucket.LevelRepository:
 				it.Verdict, it.Kind = Import, store.KindRepository

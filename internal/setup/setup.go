@@ -4,6 +4,7 @@ package setup
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ func (g *Git) run(ctx context.Context, change bool, args ...string) (string, int
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cmpOr(g.Path, "git"), full...)
+	cmd := exec.CommandContext(ctx, cmp.Or(g.Path, "git"), full...)
 	cmd.Env = g.Env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -208,11 +209,4 @@ func regexpQuote(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
