@@ -45,7 +45,14 @@ fi
 export BBTOKEN_REQUIRE_KEYRING=1
 keyring_home=$(mktemp -d)
 trap 'kill "${GNOME_KEYRING_PID:-}" 2>/dev/null || true; rm -rf "$keyring_home"' EXIT
-eval "$(printf 'test-password' | HOME="$keyring_home" XDG_DATA_HOME="$keyring_home/.local/share" gnome-keyring-daemon --unlock --components=secrets)"
+# In the foreground (in the background of this shell), so that what it
+# logs (its own assertion failures) can be shown at the end.
+keyring_log="$keyring_home/daemon.log"
+printf 'test-password' | HOME="$keyring_home" XDG_DATA_HOME="$keyring_home/.local/share" \
+  gnome-keyring-daemon --foreground --unlock --components=secrets >"$keyring_home/daemon.env" 2>"$keyring_log" &
+GNOME_KEYRING_PID=$!
+for _ in $(seq 100); do grep -q GNOME_KEYRING_CONTROL "$keyring_home/daemon.env" 2>/dev/null && break; sleep 0.05; done
+eval "$(cat "$keyring_home/daemon.env")"
 export GNOME_KEYRING_CONTROL GNOME_KEYRING_PID
 # gnome-keyring 42 can abort (a glib assertion) when a client is killed in
 # the middle of a call, which the crash tests do on purpose: these let
@@ -62,4 +69,14 @@ if [ $# -eq 0 ]; then
   echo "demo ok"
 fi
 echo "== go test (Secret Service at $DBUS_SESSION_BUS_ADDRESS)"
-go test -count=1 "${@:-./...}"
+status=0
+go test -count=1 "${@:-./...}" || status=$?
+if grep -q . "$keyring_log" 2>/dev/null; then
+  echo "== the test keyring daemon logged (first daemon only; restarts are logged by the tests):"
+  sort "$keyring_log" | uniq -c | sort -rn | head -20
+fi
+if ! kill -0 "$GNOME_KEYRING_PID" 2>/dev/null; then
+  code=0; wait "$GNOME_KEYRING_PID" || code=$?
+  echo "== the first test keyring daemon is gone (exit status $code; the tests restart it)"
+fi
+exit $status

@@ -281,7 +281,7 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 			out = append(out, f)
 		}
 		if keyringOK && helper.FlavorOf(ix, hostOf(e)) == bitbucket.Cloud && e.AuthType == "" {
-			if raw, err := d.Store.Secret(ctx, e.ID); err == nil && isAppPassword(e, raw) {
+			if raw, err := d.Store.Secret(ctx, &e); err == nil && isAppPassword(e, raw) {
 				f := base
 				f.Subject = entrySubject(e)
 				f.Level = Action

@@ -25,7 +25,12 @@ var t0 = time.Date(2026, 8, 15, 12, 0, 0, 0, time.UTC)
 // can assert that an operation touched nothing.
 type countingSecrets struct {
 	*store.Memory
-	sets, deletes atomic.Int32
+	gets, sets, deletes atomic.Int32
+}
+
+func (c *countingSecrets) Get(ctx context.Context, id string) (string, error) {
+	c.gets.Add(1)
+	return c.Memory.Get(ctx, id)
 }
 
 func (c *countingSecrets) Set(ctx context.Context, id, secret string) error {

@@ -77,10 +77,14 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		if err := tx.SetSecret(id, o.Token.Reveal()); err != nil {
 			return err
 		}
+		check, err := store.NewCheck(o.Token.Reveal())
+		if err != nil {
+			return fmt.Errorf("making the token's check: %w", err)
+		}
 		now := h.now().UTC()
 		e := store.Entry{
 			ID: id, URL: scope.String(), Kind: kind, Username: username, AuthType: authType, Email: o.Email,
-			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now,
+			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now, Check: check,
 		}
 		for _, old := range slices.Clone(ix.Entries) {
 			if old.URL == e.URL && old.Kind == e.Kind {

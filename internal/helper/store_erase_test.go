@@ -43,9 +43,53 @@ func TestStoreNoOpWhenAlreadyServed(t *testing.T) {
 			standardTokens(f)
 			before := f.snapshot()
 			time.Sleep(10 * time.Millisecond) // a rewrite would show in the mtime
+			gets := f.sec.gets.Load()
 			f.store(f.expand(tt.in))
 			f.requireUnchanged(before)
+			assert.Equal(t, gets, f.sec.gets.Load(), "an added token's check spares the keyring read")
 		})
+	}
+}
+
+// Without a check (an index written before checks existed) or with one
+// that does not match, store asks the keyring: still a no-op when the
+// keyring holds the credential, and a change is still seen.
+func TestStoreCheckFallsBackToKeyring(t *testing.T) {
+	in := q(cloudQ, "path=ws/repo.git", "username=x-token-auth", "password="+repoTok)
+	for _, check := range []string{"", "v1:AAAAAAAAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA", "v9:x:y", "garbage"} {
+		t.Run(check, func(t *testing.T) {
+			f := newFixture(t)
+			standardTokens(f)
+			f.mutate(func(ix *store.Index) {
+				for i := range ix.Entries {
+					ix.Entries[i].Check = check
+				}
+			})
+			before := f.snapshot()
+			time.Sleep(10 * time.Millisecond)
+			gets := f.sec.gets.Load()
+			f.store(f.expand(in))
+			f.requireUnchanged(before)
+			assert.Greater(t, f.sec.gets.Load(), gets, "the keyring decides")
+		})
+	}
+	// Another token for the same repository is not taken for the added one.
+	f := newFixture(t)
+	standardTokens(f)
+	f.store(q(cloudQ, "path=ws/repo.git", "username=x-token-auth", "password=ATCTT3xAnotherTokenTypedAtThePrompt0123456789"))
+	require.Len(t, f.storedEntries(), 1)
+}
+
+func TestAddKeepsACheckOnly(t *testing.T) {
+	f := newFixture(t)
+	standardTokens(f)
+	for _, e := range f.index().Entries {
+		assert.NotEmpty(t, e.Check, "%s", e.URL)
+		assert.NotContains(t, e.Check, repoTok)
+	}
+	f.store(q(cloudQ, "path=ws/typed.git", "username=alice", "password=typed-password-1"))
+	for _, e := range f.storedEntries() {
+		assert.Empty(t, e.Check, "a typed password gets no check: it could be guessed from one")
 	}
 }
 

@@ -109,7 +109,7 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 		if e.URL != res.Scope || e.Kind != res.Kind {
 			continue
 		}
-		raw, err := h.Store.Secret(ctx, e.ID)
+		raw, err := h.Store.Secret(ctx, &e)
 		if err != nil && !errors.Is(err, store.ErrSecretNotFound) {
 			res.Err = err
 			return

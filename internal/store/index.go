@@ -65,8 +65,17 @@ type Entry struct {
 	RejectedFor []string     `json:"rejected_for,omitempty"` // repository paths where git saw a 401 with this token
 	AuthType    string       `json:"authtype,omitempty"`     // stored authtype+credential pairs
 	Format      SecretFormat `json:"secret_format,omitempty"`
-	Created     time.Time    `json:"created"`
-	Updated     time.Time    `json:"updated"`
+	// Item is where the keyring put the secret (a Secret Service object
+	// path), recorded when it was written: get reads it there after
+	// checking it still is ours, instead of searching a keyring that may
+	// hold thousands of items. Empty when unknown.
+	Item string `json:"item,omitempty"`
+	// Check recognises the secret without reading it (added tokens only;
+	// see helper's check.go): git's store after every success then needs
+	// no keyring call.
+	Check   string    `json:"check,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // Added reports whether a user added the entry (as opposed to git's store).

@@ -14,7 +14,7 @@ import (
 // which is where go-keyring keeps them.
 func (k *Keyring) List(ctx context.Context) ([]string, error) {
 	result := make(chan []string, 1)
-	err := k.call(ctx, "list", func() error {
+	err := k.call(ctx, "list", func(context.Context) error {
 		var ids []string
 		defer func() {
 			select {

@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"context"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -12,14 +14,17 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
 
-// TestLeanLookupReadsGoKeyringItems checks the three-call Secret Service
-// read against go-keyring's own Get on the same items, in the real service.
+// TestLeanLookupReadsGoKeyringItems checks the lean Secret Service read
+// against go-keyring's own Get on the same items, in the real service,
+// with and without the item's path.
 func TestLeanLookupReadsGoKeyringItems(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the lean lookup is the Secret Service's")
 	}
-	testkeyring.Require(t)
+	k := testkeyring.Require(t)
+	ctx := context.Background()
 	const service = store.Service + "-lookuptest"
+	kr := &store.Keyring{Service: service, Timeout: k.Timeout}
 	for _, secret := range []string{"ATCTT3xPlainToken0123", `{"password":"p","oauth_refresh_token":"r"}`, "ünïcode ✓", string(make([]byte, 3000))} {
 		id := uniqueID(t)
 		require.NoError(t, keyring.Set(service, id, secret))
@@ -27,19 +32,100 @@ func TestLeanLookupReadsGoKeyringItems(t *testing.T) {
 
 		want, err := keyring.Get(service, id)
 		require.NoError(t, err)
-		got, ok, err := store.Lookup(service, id)
+		item, err := kr.Locate(ctx, id)
 		require.NoError(t, err)
-		require.True(t, ok, "an unlocked item must be read on the lean path")
-		assert.Equal(t, want, got)
-		assert.Equal(t, secret, got)
+		require.NotEmpty(t, item)
+		holds := func(v string) bool { return v == secret }
+		for _, hint := range []string{"", item} {
+			got, ok, err := store.Lookup(ctx, service, id, hint, holds)
+			require.NoError(t, err)
+			require.True(t, ok, "an unlocked item must be read on the lean path")
+			assert.Equal(t, want, got)
+			assert.Equal(t, secret, got)
+		}
 	}
-	_, ok, err := store.Lookup(service, uniqueID(t))
+	_, ok, err := store.Lookup(ctx, service, uniqueID(t), "", nil)
 	assert.True(t, ok)
 	assert.ErrorIs(t, err, keyring.ErrNotFound)
-	// Another service's item with the same id is not ours.
+	_, err = kr.Locate(ctx, uniqueID(t))
+	assert.ErrorIs(t, err, store.ErrSecretNotFound)
+	// Another service's item with the same id is not ours, even when its
+	// path is given: its value is not the one our entry's check names.
 	id := uniqueID(t)
 	require.NoError(t, keyring.Set(service+"-other", id, "other"))
 	t.Cleanup(func() { _ = keyring.Delete(service+"-other", id) })
-	_, _, err = store.Lookup(service, id)
+	otherItem, err := (&store.Keyring{Service: service + "-other", Timeout: k.Timeout}).Locate(ctx, id)
+	require.NoError(t, err)
+	_, _, err = store.Lookup(ctx, service, id, otherItem, func(v string) bool { return v == "ours" })
 	assert.ErrorIs(t, err, keyring.ErrNotFound)
+}
+
+// TestIndexRecordsItems: a secret written through a Tx has its keyring
+// item recorded in its entry, and Store.Secret reads the right secret
+// whether that record is right, stale or another entry's.
+func TestIndexRecordsItems(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("items have paths in the Secret Service")
+	}
+	k := testkeyring.Require(t)
+	ctx := context.Background()
+	kr := &store.Keyring{Service: store.Service + "-itemtest", Timeout: k.Timeout}
+	st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: kr}
+	var a, b string
+	require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if a, err = addEntry(tx, "https://bitbucket.org/ws/a", "secret-a"); err != nil {
+			return err
+		}
+		b, err = addEntry(tx, "https://bitbucket.org/ws/b", "secret-b")
+		return err
+	}))
+	t.Cleanup(func() {
+		_ = kr.Delete(ctx, a)
+		_ = kr.Delete(ctx, b)
+	})
+	ix, err := st.Load()
+	require.NoError(t, err)
+	ea, _ := ix.Find(a)
+	eb, _ := ix.Find(b)
+	require.NotEmpty(t, ea.Item)
+	require.NotEmpty(t, eb.Item)
+	assert.NotEqual(t, ea.Item, eb.Item)
+	checkA, err := store.NewCheck("secret-a")
+	require.NoError(t, err)
+	stale, err := store.NewCheck("secret-a-before")
+	require.NoError(t, err)
+	for _, item := range []string{ea.Item, eb.Item, "", "/org/freedesktop/secrets/collection/login/999999", "not a path"} {
+		for _, check := range []string{"", checkA, stale} {
+			e := *ea
+			e.Item, e.Check = item, check
+			got, err := st.Secret(ctx, &e)
+			require.NoError(t, err, "item %q", item)
+			assert.Equal(t, "secret-a", got, "item %q", item)
+		}
+	}
+	// Deleted: not found, even though the entry still names the item.
+	require.NoError(t, kr.Delete(ctx, b))
+	eb.Check, err = store.NewCheck("secret-b")
+	require.NoError(t, err)
+	_, err = st.Secret(ctx, eb)
+	assert.ErrorIs(t, err, store.ErrSecretNotFound)
+}
+
+// TestMemoryHasNoItems: backends without item paths leave Item empty.
+func TestMemoryHasNoItems(t *testing.T) {
+	st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: store.NewMemory()}
+	var id string
+	require.NoError(t, st.Update(context.Background(), func(tx *store.Tx) error {
+		var err error
+		id, err = addEntry(tx, "https://bitbucket.org/ws/a", "secret-a")
+		return err
+	}))
+	ix, err := st.Load()
+	require.NoError(t, err)
+	e, _ := ix.Find(id)
+	assert.Empty(t, e.Item)
+	got, err := st.Secret(context.Background(), e)
+	require.NoError(t, err)
+	assert.Equal(t, "secret-a", got)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,6 +20,19 @@ type Secrets interface {
 	Get(ctx context.Context, id string) (string, error)
 	Set(ctx context.Context, id, secret string) error
 	Delete(ctx context.Context, id string) error
+}
+
+// ItemReader is a Secrets backend that reads faster given where the item
+// was (Entry.Item) and how to recognise its value (Entry.Holds); a wrong
+// or stale item must still find the right secret or none.
+type ItemReader interface {
+	GetItem(ctx context.Context, id, item string, want func(string) bool) (string, error)
+}
+
+// Locator is a Secrets backend that can say where it keeps a secret, for
+// Entry.Item.
+type Locator interface {
+	Locate(ctx context.Context, id string) (string, error)
 }
 
 // Errors of the Secrets contract.
@@ -48,11 +62,16 @@ func NewKeyring(timeout time.Duration) *Keyring {
 
 // Get implements Secrets.
 func (k *Keyring) Get(ctx context.Context, id string) (string, error) {
+	return k.GetItem(ctx, id, "", nil)
+}
+
+// GetItem implements ItemReader.
+func (k *Keyring) GetItem(ctx context.Context, id, item string, want func(string) bool) (string, error) {
 	// The value travels through a channel, not a shared variable: after a
 	// timeout the abandoned call may still finish and write it.
 	value := make(chan string, 1)
-	err := k.call(ctx, "read", func() error {
-		v, ok, err := lookup(k.Service, id)
+	err := k.call(ctx, "read", func(ctx context.Context) error {
+		v, ok, err := lookup(ctx, k.Service, id, item, want)
 		if !ok {
 			v, err = keyring.Get(k.Service, id)
 		}
@@ -71,15 +90,15 @@ func (k *Keyring) Get(ctx context.Context, id string) (string, error) {
 
 // Set implements Secrets.
 func (k *Keyring) Set(ctx context.Context, id, secret string) error {
-	return k.call(ctx, "write", func() error { return keyring.Set(k.Service, id, secret) })
+	return k.call(ctx, "write", func(context.Context) error { return keyring.Set(k.Service, id, secret) })
 }
 
 // Delete implements Secrets.
 func (k *Keyring) Delete(ctx context.Context, id string) error {
-	return k.call(ctx, "delete", func() error { return keyring.Delete(k.Service, id) })
+	return k.call(ctx, "delete", func(context.Context) error { return keyring.Delete(k.Service, id) })
 }
 
-func (k *Keyring) call(ctx context.Context, op string, fn func() error) error {
+func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) error) error {
 	if err := checkSessionBus(); err != nil {
 		return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
 	}
@@ -93,18 +112,22 @@ func (k *Keyring) call(ctx context.Context, op string, fn func() error) error {
 	// The goroutine is abandoned on timeout: go-keyring has no cancellation,
 	// and the process is about to exit anyway.
 	go func() {
-		err := fn()
+		err := fn(ctx)
 		if transient(err) {
 			// gnome-keyring sometimes answers a brand-new connection's
 			// first call with "not implemented" under load; once more
 			// after a moment succeeds. Every call here is idempotent.
 			time.Sleep(25 * time.Millisecond)
-			err = fn()
+			err = fn(ctx)
 		}
 		done <- err
 	}()
 	select {
 	case err := <-done:
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The lean reader's socket deadline is the same bound.
+			return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())
+		}
 		return classify(op, err)
 	case <-ctx.Done():
 		return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())

@@ -150,7 +150,8 @@ type Tx struct {
 	store       *Store
 	journal     []string // ids of secrets that may exist without an entry, as on disk
 	changed     bool
-	written     []string // secrets set in this Tx, deleted again if it fails
+	written     []string          // secrets set in this Tx, deleted again if it fails
+	items       map[string]string // where the keyring put them (Entry.Item)
 	deleteAfter []string
 }
 
@@ -234,6 +235,11 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 				}
 				return fmt.Errorf("deleting the secret of %s from the keyring: %w", id, err)
 			}
+		}
+	}
+	for i := range ix.Entries {
+		if item, ok := tx.items[ix.Entries[i].ID]; ok {
+			ix.Entries[i].Item = item
 		}
 	}
 	ix.Version = IndexVersion
@@ -323,6 +329,21 @@ func (tx *Tx) SetSecret(id, secret string) error {
 		return fmt.Errorf("saving the token in the keyring: %w", err)
 	}
 	tx.written = append(tx.written, id)
+	// Where it went, for get's direct read. Not finding it is fine (get
+	// then searches), but a keyring that cannot answer a search is as
+	// broken as one that cannot store: the write is undone.
+	if l, ok := tx.store.Secrets.(Locator); ok {
+		item, err := l.Locate(tx.ctx, id)
+		switch {
+		case err == nil:
+			if tx.items == nil {
+				tx.items = map[string]string{}
+			}
+			tx.items[id] = item
+		case !errors.Is(err, ErrSecretNotFound):
+			return fmt.Errorf("saving the token in the keyring: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -334,9 +355,9 @@ func (tx *Tx) DeleteSecretAfterCommit(id string) {
 // Context is the transaction's context.
 func (tx *Tx) Context() context.Context { return tx.ctx }
 
-// Secret reads a secret inside the transaction.
-func (tx *Tx) Secret(id string) (string, error) {
-	return tx.store.Secrets.Get(tx.ctx, id)
+// Secret reads an entry's secret inside the transaction.
+func (tx *Tx) Secret(e *Entry) (string, error) {
+	return tx.store.Secret(tx.ctx, e)
 }
 
 // NewID returns an ID not used in the index.
@@ -454,7 +475,11 @@ func (s *Store) writeFile(path string, data []byte) error {
 	return nil
 }
 
-// Secret reads an entry's secret outside a transaction (get's path).
-func (s *Store) Secret(ctx context.Context, id string) (string, error) {
-	return s.Secrets.Get(ctx, id)
+// Secret reads an entry's secret (get's path), where the keyring put it
+// when the backend can go there directly.
+func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
+	if r, ok := s.Secrets.(ItemReader); ok && e.Item != "" && e.Check != "" {
+		return r.GetItem(ctx, e.ID, e.Item, e.Holds)
+	}
+	return s.Secrets.Get(ctx, e.ID)
 }

@@ -266,24 +266,24 @@ func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 			if err != nil {
 				return err
 			}
-			v, err := tx.Secret(id)
+			v, err := tx.Secret(&store.Entry{ID: id})
 			require.NoError(t, err)
 			assert.Equal(t, "secret-one", v)
 			return nil
 		}))
-		v, err := e.st.Secret(ctx, id)
+		v, err := e.st.Secret(ctx, &store.Entry{ID: id})
 		require.NoError(t, err)
 		assert.Equal(t, "secret-one", v)
 
 		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error {
 			assert.True(t, tx.Index.Remove(id))
 			tx.DeleteSecretAfterCommit(id)
-			_, err := tx.Secret(id)
+			_, err := tx.Secret(&store.Entry{ID: id})
 			require.NoError(t, err, "deleted before the commit")
 			tx.Changed()
 			return nil
 		}))
-		_, err = e.st.Secret(ctx, id)
+		_, err = e.st.Secret(ctx, &store.Entry{ID: id})
 		require.ErrorIs(t, err, store.ErrSecretNotFound)
 		assert.Empty(t, violations)
 	})
@@ -311,7 +311,7 @@ func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 			return nil
 		}))
 		for id, want := range map[string]string{a: "secret-a", b: "secret-b"} {
-			v, err := e.st.Secret(ctx, id)
+			v, err := e.st.Secret(ctx, &store.Entry{ID: id})
 			require.NoError(t, err, "an entry lost its secret")
 			assert.Equal(t, want, v)
 		}
@@ -345,9 +345,9 @@ func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 		after, err := os.ReadFile(e.st.Path())
 		require.NoError(t, err)
 		assert.Equal(t, string(before), string(after), "the index changed")
-		_, err = e.st.Secret(ctx, written)
+		_, err = e.st.Secret(ctx, &store.Entry{ID: written})
 		require.ErrorIs(t, err, store.ErrSecretNotFound, "the secret written by the failed Tx is left over")
-		v, err := e.st.Secret(ctx, kept)
+		v, err := e.st.Secret(ctx, &store.Entry{ID: kept})
 		require.NoError(t, err, "a secret scheduled for deletion went although the Tx failed")
 		assert.Equal(t, "kept-secret", v)
 	})
@@ -489,7 +489,7 @@ func runSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
 			var w, i int
 			_, err := fmt.Sscanf(en.URL, "https://bitbucket.org/w%d/r%d", &w, &i)
 			require.NoError(t, err)
-			v, err := e.st.Secret(ctx, en.ID)
+			v, err := e.st.Secret(ctx, &en)
 			require.NoError(t, err)
 			assert.Equal(t, fmt.Sprintf("secret-%d-%d", w, i), v)
 		}
