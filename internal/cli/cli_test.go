@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -732,6 +733,23 @@ func TestRepair(t *testing.T) {
 	code, out, errOut := run(dir, mem, "repair")
 	assert.Equal(t, ExitOK, code, errOut)
 	assert.Equal(t, "consistent: 1 entries, 1 keyring item(s)\n", out)
+
+	// An entry of an older version (no check): recorded, still consistent.
+	index := filepath.Join(dir, store.IndexFile)
+	data, err := os.ReadFile(index)
+	require.NoError(t, err)
+	older := regexp.MustCompile(`,"check":"[^"]*"`).ReplaceAll(data, nil)
+	require.NotEqual(t, data, older)
+	require.NoError(t, os.WriteFile(index, older, 0o600))
+	code, out, _ = run(dir, mem, "repair", "--dry-run")
+	assert.Equal(t, ExitOK, code)
+	assert.Equal(t, "would record where 1 token(s) added by an older version are kept, so get reads them directly\nconsistent: 1 entries, 1 keyring item(s)\n", out)
+	code, out, _ = run(dir, mem, "repair")
+	assert.Equal(t, ExitOK, code)
+	assert.Equal(t, "recorded where 1 token(s) added by an older version are kept: get reads them directly now\nconsistent: 1 entries, 1 keyring item(s)\n", out)
+	data, err = os.ReadFile(index)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"check":"v1:`)
 
 	// An item nobody knows: reported, kept, exit 1; deleted on request.
 	require.NoError(t, mem.Set(context.Background(), "feedf00d", "stray"))

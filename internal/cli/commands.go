@@ -477,6 +477,13 @@ func (r *runner) repair(args []string) error {
 	for _, id := range rep.Failed {
 		fmt.Fprintf(out, "could not delete secret %s; run repair again when the keyring answers\n", id)
 	}
+	if n := len(rep.Indexed); n > 0 {
+		if o.DryRun {
+			fmt.Fprintf(out, "would record where %d token(s) added by an older version are kept, so get reads them directly\n", n)
+		} else {
+			fmt.Fprintf(out, "recorded where %d token(s) added by an older version are kept: get reads them directly now\n", n)
+		}
+	}
 	for _, e := range rep.Missing {
 		fmt.Fprintf(out, "entry %s (%s %s) has no secret in the keyring: add the token again, or `remove %s`\n", e.ID, e.Kind, e.URL, e.ID)
 	}

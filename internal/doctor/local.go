@@ -164,6 +164,13 @@ func (d *Doctor) checkOrphans(ctx context.Context) []Finding {
 		f.Fix = Command + " repair --delete-unknown, if no other config directory uses this keyring"
 		out = append(out, f)
 	}
+	if len(rep.Indexed) > 0 {
+		f := base
+		f.Level, f.repair = Warn, fixRepair
+		f.Message = fmt.Sprintf("%d token(s) added by an older version have no recorded keyring item, so get searches the keyring for them (slower with many items): %s", len(rep.Indexed), someIDs(rep.Indexed))
+		f.Fix = Command + " doctor --fix (or " + Command + " repair)"
+		out = append(out, f)
+	}
 	for _, e := range rep.Missing {
 		f := base
 		f.Subject = entrySubject(e)

@@ -129,3 +129,80 @@ func TestMemoryHasNoItems(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "secret-a", got)
 }
+
+// TestRepairIndexesOlderEntries: added tokens written by a version that
+// kept no check or item get both from repair (a dry run only counts them),
+// and are then read directly; stored credentials get no check.
+func TestRepairIndexesOlderEntries(t *testing.T) {
+	backends := map[string]func(t *testing.T) store.Secrets{
+		"memory": func(*testing.T) store.Secrets { return store.NewMemory() },
+	}
+	if runtime.GOOS == "linux" {
+		backends["keyring"] = func(t *testing.T) store.Secrets {
+			k := testkeyring.Require(t)
+			return &store.Keyring{Service: store.Service + "-repairtest", Timeout: k.Timeout}
+		}
+	}
+	for name, newSecrets := range backends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			sec := newSecrets(t)
+			st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: sec}
+			var added, stored string
+			require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
+				var err error
+				if added, err = addEntry(tx, "https://bitbucket.org/ws/a", "ATCTT3xAddedTokenValue"); err != nil {
+					return err
+				}
+				if stored, err = addEntry(tx, "https://bitbucket.org/ws/b", "typed-password"); err != nil {
+					return err
+				}
+				e, _ := tx.Index.Find(stored)
+				e.Kind = store.KindStored
+				return nil
+			}))
+			t.Cleanup(func() {
+				_ = sec.Delete(ctx, added)
+				_ = sec.Delete(ctx, stored)
+			})
+			// As an older version wrote it: no item, no check.
+			ix, err := st.Load()
+			require.NoError(t, err)
+			require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
+				for i := range tx.Index.Entries {
+					tx.Index.Entries[i].Item, tx.Index.Entries[i].Check = "", ""
+				}
+				tx.Changed()
+				return nil
+			}))
+
+			rep, err := st.Repair(ctx, store.RepairOptions{DryRun: true})
+			require.NoError(t, err)
+			assert.Equal(t, []string{added}, rep.Indexed)
+			ix2, err := st.Load()
+			require.NoError(t, err)
+			e, _ := ix2.Find(added)
+			assert.Empty(t, e.Check, "a dry run changes nothing")
+
+			rep, err = st.Repair(ctx, store.RepairOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, []string{added}, rep.Indexed)
+			assert.True(t, rep.Consistent(store.RepairOptions{}))
+			ix, err = st.Load()
+			require.NoError(t, err)
+			e, _ = ix.Find(added)
+			assert.True(t, e.Holds("ATCTT3xAddedTokenValue"))
+			_, canLocate := sec.(store.Locator)
+			assert.Equal(t, canLocate, e.Item != "", "item recorded where the keyring has paths")
+			got, err := st.Secret(ctx, e)
+			require.NoError(t, err)
+			assert.Equal(t, "ATCTT3xAddedTokenValue", got)
+			s, _ := ix.Find(stored)
+			assert.Empty(t, s.Check, "a typed password gets no check")
+
+			rep, err = st.Repair(ctx, store.RepairOptions{})
+			require.NoError(t, err)
+			assert.Empty(t, rep.Indexed, "once is enough")
+		})
+	}
+}

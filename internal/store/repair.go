@@ -39,6 +39,10 @@ type RepairReport struct {
 	Unknown  []string // items nobody here knows (deleted only with DeleteUnknown)
 	Missing  []Entry  // entries whose secret is not in the keyring
 	Failed   []string // secrets the keyring would not delete
+	// Indexed are added tokens whose entry lacked its check or keyring
+	// item (written by an older version): recorded now, so get reads them
+	// directly (only reported in a dry run).
+	Indexed []string
 }
 
 // Consistent reports whether nothing is left for the user to act on.
@@ -132,6 +136,9 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 			}
 		}
 	}
+	if err := s.index(ctx, ix, rep, dryRun); err != nil {
+		return nil, err
+	}
 	if dryRun || !o.DeleteUnknown {
 		return rep, nil
 	}
@@ -143,6 +150,46 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 		}
 	}
 	return rep, nil
+}
+
+// index records the check and keyring item of added tokens that lack them
+// (entries of older versions), so that get reads them directly.
+func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun bool) error {
+	locator, canLocate := s.Secrets.(Locator)
+	changed := false
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		if !e.Added() || (e.Check != "" && (e.Item != "" || !canLocate)) || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
+			continue
+		}
+		rep.Indexed = append(rep.Indexed, e.ID)
+		if dryRun {
+			continue
+		}
+		raw, err := s.Secrets.Get(ctx, e.ID)
+		if errors.Is(err, ErrSecretNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !e.Holds(raw) {
+			if e.Check, err = NewCheck(raw); err != nil {
+				return err
+			}
+		}
+		if canLocate {
+			if e.Item, err = locator.Locate(ctx, e.ID); err != nil && !errors.Is(err, ErrSecretNotFound) {
+				return err
+			}
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	ix.Version = IndexVersion
+	return s.save(ix)
 }
 
 func (s *Store) list(ctx context.Context) ([]string, error) {
