@@ -166,8 +166,6 @@ func TestRepairIndexesOlderEntries(t *testing.T) {
 				_ = sec.Delete(ctx, stored)
 			})
 			// As an older version wrote it: no item, no check.
-			ix, err := st.Load()
-			require.NoError(t, err)
 			require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
 				for i := range tx.Index.Entries {
 					tx.Index.Entries[i].Item, tx.Index.Entries[i].Check = "", ""
@@ -179,9 +177,9 @@ func TestRepairIndexesOlderEntries(t *testing.T) {
 			rep, err := st.Repair(ctx, store.RepairOptions{DryRun: true})
 			require.NoError(t, err)
 			assert.Equal(t, []string{added}, rep.Indexed)
-			ix2, err := st.Load()
+			ix, err := st.Load()
 			require.NoError(t, err)
-			e, _ := ix2.Find(added)
+			e, _ := ix.Find(added)
 			assert.Empty(t, e.Check, "a dry run changes nothing")
 
 			rep, err = st.Repair(ctx, store.RepairOptions{})
