@@ -1,12 +1,12 @@
 //go:build linux
 
 // Package ssread reads one secret from the freedesktop.org Secret Service
-// in as few round trips as the protocol allows, for get, which git runs on
-// every fetch, clone and push. It speaks to the session bus socket itself
-// and uses godbus only to encode and decode messages, so that
-// authentication and the first three calls go out in one write: a read
-// costs the connection, one round trip for the session (and the item's
-// attributes), and one for the secret.
+// in as few round trips as the protocol (and gnome-keyring) allow, for
+// get, which git runs on every fetch, clone and push. It speaks to the
+// session bus socket itself and uses godbus only to encode and decode
+// messages, so that authentication, Hello and the first call go out in one
+// write; with the item's path known, no call depends on the number of
+// items in the keyring.
 //
 // It reads the items go-keyring writes (attributes "service" and
 // "username") and never writes, unlocks or prompts: a locked item is
@@ -58,16 +58,17 @@ const (
 )
 
 // Read returns the secret of the item whose attributes are
-// {service, username: id}, and the item's object path.
+// {service, username: id}, and the item's object path. It makes three
+// calls to the service, the first pipelined with the connection's set-up.
 //
 // hint and want make the common read independent of the keyring's size:
 // hint is the path the item had when it was written, and want recognises
 // the value written there (the index keeps a salted MAC of it). The secret
 // at hint is returned only if want accepts it; otherwise, or without
 // them, the item is searched for by its attributes. The value is the
-// proof, not the item's attributes: reading those is a property get, and
-// gnome-keyring 42 aborts when it answers one for a client that has just
-// died (a git killed by Ctrl-C), while method calls are safe.
+// proof, not the item's attributes: reading those is a property get on
+// the item, which gnome-keyring 42 answers by aborting when it does not
+// know the client (one that has just died, a git killed by Ctrl-C say).
 func Read(ctx context.Context, service, id string, hint dbus.ObjectPath, want func(string) bool) (string, dbus.ObjectPath, error) {
 	c, err := dial(ctx)
 	if err != nil {
@@ -77,24 +78,47 @@ func Read(ctx context.Context, service, id string, hint dbus.ObjectPath, want fu
 	attrs := map[string]string{"service": service, "username": id}
 	direct := want != nil && hint.IsValid() && hint != "/"
 
+	// OpenSession is never among gnome-keyring's first messages from a
+	// connection: gnome-keyring 42 registers a client asynchronously and,
+	// when a method overtakes that (seen after libsecret clients came and
+	// went), most methods fail ("not implemented", retried by the caller)
+	// but OpenSession aborts the daemon. So the first call is one that
+	// fails gracefully, SearchItems or, when the item is known, a read of
+	// the service's Collections property, and OpenSession waits for its
+	// answer.
 	hello := c.call(busName, busPath, busName, "Hello", 0)
-	open := c.call(ssName, ssPath, ssService, "OpenSession", 0, "plain", dbus.MakeVariant(""))
-	var search uint32
-	if !direct {
-		search = c.call(ssName, ssPath, ssService, "SearchItems", 0, attrs)
+	var first uint32
+	if direct {
+		first = c.call(ssName, ssPath, propsIface, "Get", 0, ssService, "Collections")
+	} else {
+		first = c.call(ssName, ssPath, ssService, "SearchItems", 0, attrs)
 	}
 	if err := c.start(); err != nil {
 		return "", "", err
 	}
-	rs, err := c.wait(hello, open, search)
+	rs, err := c.wait(hello, first)
 	if err != nil {
 		return "", "", err
 	}
 	if _, err := rs.body(hello); err != nil {
 		return "", "", fmt.Errorf("bus Hello: %w", err)
 	}
+	search := first
+	if direct {
+		if _, err := rs.body(first); err != nil {
+			return "", "", fmt.Errorf("reading the Secret Service's collections: %w", err)
+		}
+	}
+	open := c.call(ssName, ssPath, ssService, "OpenSession", 0, "plain", dbus.MakeVariant(""))
+	if err := c.flush(); err != nil {
+		return "", "", err
+	}
+	ro, err := c.wait(open)
+	if err != nil {
+		return "", "", err
+	}
 	var session dbus.ObjectPath
-	body, err := rs.body(open)
+	body, err := ro.body(open)
 	if err == nil {
 		var ignored dbus.Variant
 		err = dbus.Store(body, &ignored, &session)

@@ -116,7 +116,14 @@ func TestReadFake(t *testing.T) {
 			}
 			calls := callsSince(svc, before)
 			assert.Equal(t, tt.wantSearch, count(calls, fakesecrets.MethodSearchAll), "calls: %v", calls)
-			assert.Zero(t, count(calls, fakesecrets.MethodGetProperty), "no property gets (gnome-keyring aborts on some): %v", calls)
+			// gnome-keyring 42 aborts on an OpenSession that overtakes its
+			// registration of the client: something else goes first. No
+			// item property is read (the only property read is the
+			// service's Collections, first).
+			require.NotEmpty(t, calls)
+			assert.Contains(t, []string{fakesecrets.MethodSearchAll, fakesecrets.MethodGetProperty}, calls[0], "calls: %v", calls)
+			assert.LessOrEqual(t, count(calls, fakesecrets.MethodGetProperty), 1, "calls: %v", calls)
+			assert.NotContains(t, calls[1:], fakesecrets.MethodGetProperty, "calls: %v", calls)
 			// Every session opened is closed by the reader itself.
 			require.Eventually(t, func() bool {
 				c := callsSince(svc, before)
@@ -156,8 +163,11 @@ func TestFindFake(t *testing.T) {
 // (never ErrNotFound, which would make get skip the token silently), and
 // a hang ends at the context's deadline.
 func TestReadFaults(t *testing.T) {
-	for _, method := range []string{fakesecrets.MethodSearchAll, fakesecrets.MethodOpenSession, fakesecrets.MethodGetSecrets} {
+	for _, method := range []string{fakesecrets.MethodSearchAll, fakesecrets.MethodGetProperty, fakesecrets.MethodOpenSession, fakesecrets.MethodGetSecrets} {
 		for _, mode := range []string{"die", "hang", "die with hint", "hang with hint"} {
+			if method == fakesecrets.MethodGetProperty && !strings.HasSuffix(mode, "with hint") {
+				continue // only the direct read reads a property
+			}
 			t.Run(mode+" in "+method, func(t *testing.T) {
 				svc, conn := fakeKeyring(t)
 				item := create(t, conn, service, "id1", "secret")

@@ -36,6 +36,9 @@ type daemon struct {
 	conn    *dbus.Conn
 }
 
+// daemonLog collects what the keyring daemons print.
+var daemonLog = os.DevNull
+
 func keyringsDir() string {
 	data := os.Getenv("XDG_DATA_HOME")
 	if data == "" {
@@ -74,11 +77,20 @@ func startDaemon() (*daemon, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("gnome-keyring-daemon", "--unlock", "--components=secrets")
-	cmd.Stdin = strings.NewReader(keyringPass)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("gnome-keyring-daemon --unlock: %v: %s", err, out)
+	// In the foreground, so that what it logs (its own assertion
+	// failures, should it abort) lands in daemonLog.
+	log, err := os.OpenFile(daemonLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
 	}
+	defer log.Close()
+	cmd := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
+	cmd.Stdin = strings.NewReader(keyringPass)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("gnome-keyring-daemon: %w", err)
+	}
+	go func() { _ = cmd.Wait() }() // reaps it once stop (or a crash) ends it
 	deadline := time.Now().Add(daemonWaitTime)
 	for {
 		owned, err := nameOwned(conn)

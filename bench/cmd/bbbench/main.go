@@ -85,8 +85,12 @@ func main() {
 		}
 		*p = abs
 	}
+	daemonLog = filepath.Join(b.work, "gnome-keyring.log")
 	if err := b.main(); err != nil {
 		fmt.Fprintln(os.Stderr, "bbbench: FAILED:", err)
+		if log, _ := os.ReadFile(daemonLog); len(log) > 0 {
+			fmt.Fprintf(os.Stderr, "bbbench: gnome-keyring-daemon logged:\n%s", log)
+		}
 		os.Exit(1)
 	}
 }
