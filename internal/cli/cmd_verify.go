@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -188,7 +187,19 @@ func (r *runner) verifyMaxWait() (time.Duration, error) {
 	return d, nil
 }
 
-var entryIDPattern = regexp.MustCompile(`^[0-9a-f]{8}$`)
+// isEntryID reports whether arg has the form of an entry id (8 lower-case
+// hex digits).
+func isEntryID(arg string) bool {
+	if len(arg) != 8 {
+		return false
+	}
+	for i := range len(arg) {
+		if c := arg[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // planVerify picks the entries to check and prepares each request: every
 // entry; the one with ID arg; or, for a URL, every token git could use
@@ -216,7 +227,7 @@ func (r *runner) planVerify(ctx context.Context, h *helper.Helper, ix *store.Ind
 		}
 	case ok:
 		picks = append(picks, own(*e))
-	case entryIDPattern.MatchString(arg):
+	case isEntryID(arg):
 		return nil, fmt.Errorf("%w with id %s (see `git-credential-bbtoken list`)", store.ErrNoEntry, arg)
 	default:
 		sc, f, err := bitbucket.ParseUserURL(arg, func(host string) bitbucket.Flavor { return helper.FlavorOf(ix, host) })

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,23 +30,55 @@ func (v gitVersion) atLeast(major, minor, patch int) bool {
 	return v.patch >= patch
 }
 
-var versionRE = regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`)
-
 func parseGitVersion(out string) (gitVersion, bool) {
 	line := strings.TrimSpace(out)
 	rest, ok := strings.CutPrefix(line, "git version ")
 	if !ok {
 		return gitVersion{}, false
 	}
-	m := versionRE.FindStringSubmatch(rest)
-	if m == nil {
+	nums, ok := firstVersion(rest)
+	if !ok {
 		return gitVersion{}, false
 	}
-	v := gitVersion{ok: true, raw: strings.Fields(rest)[0]}
-	v.major, _ = strconv.Atoi(m[1])
-	v.minor, _ = strconv.Atoi(m[2])
-	v.patch, _ = strconv.Atoi(m[3]) // "" → 0
-	return v, true
+	return gitVersion{ok: true, raw: strings.Fields(rest)[0], major: nums[0], minor: nums[1], patch: nums[2]}, true
+}
+
+// firstVersion finds the first MAJOR.MINOR[.PATCH] in s ("2.45.1.windows.1",
+// "2.39.5 (Apple Git-154)"). A hand scan, not a regexp: the package's
+// initialisation is paid by every git call this binary serves.
+func firstVersion(s string) (nums [3]int, ok bool) {
+	digits := func(i int) int { // end of the digit run starting at i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	for i := 0; i < len(s); i++ {
+		if i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+			continue // not the start of a number
+		}
+		n, j := 0, i
+		for n < 3 {
+			k := digits(j)
+			if k == j {
+				break
+			}
+			nums[n], _ = strconv.Atoi(s[j:k])
+			n++
+			if k >= len(s) || s[k] != '.' {
+				break
+			}
+			j = k + 1
+		}
+		if n >= 2 {
+			if n == 2 {
+				nums[2] = 0
+			}
+			return nums, true
+		}
+		nums = [3]int{}
+	}
+	return nums, false
 }
 
 // Protocol features this helper uses, with the git release that added them.

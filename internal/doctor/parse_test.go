@@ -186,13 +186,18 @@ func TestParseGitVersion(t *testing.T) {
 		"git version 2.50.0-rc1":                 {2, 50, 0},
 		"git version 3.0\n":                      {3, 0, 0},
 		"git version 2.45.2.vfs.0.0 (Microsoft)": {2, 45, 2},
+		"git version v2.41.0":                    {2, 41, 0},
+		"git version 2.x 2.43.1":                 {2, 43, 1},
+		"git version 12.3":                       {12, 3, 0},
 	} {
 		v, ok := parseGitVersion(out)
 		require.True(t, ok, out)
 		assert.Equal(t, want, [3]int{v.major, v.minor, v.patch}, out)
 	}
-	_, ok := parseGitVersion("hub version 2.14")
-	assert.False(t, ok)
+	for _, out := range []string{"hub version 2.14", "git version ", "git version 2", "git version 2.x", "git version .5"} {
+		_, ok := parseGitVersion(out)
+		assert.False(t, ok, out)
+	}
 	v, _ := parseGitVersion("git version 2.46.0")
 	assert.True(t, v.atLeast(2, 46, 0))
 	assert.False(t, v.atLeast(2, 46, 1))

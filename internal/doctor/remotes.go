@@ -14,13 +14,13 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
-// checkRemotes reads the remotes of the work tree around Dir (with go-git's
-// config parser: no git process) and checks each URL: SSH remotes this helper cannot
-// serve, credentials written into a URL, Bitbucket hosts that are not set
-// up, and whether a token covers the remote.
+// checkRemotes reads the remotes of the work tree around Dir (through git)
+// and checks each URL: SSH remotes this helper cannot serve, credentials
+// written into a URL, Bitbucket hosts that are not set up, and whether a
+// token covers the remote.
 func (d *Doctor) checkRemotes(ix *store.Index, gv gitVersion, hs hostState) []Finding {
 	base := Finding{Check: "remote", Subject: "remotes"}
-	cfg, err := gitrepo.Config(d.Dir)
+	remotes, err := gitrepo.Remotes(d.Dir)
 	if errors.Is(err, gitrepo.ErrNoRepository) {
 		f := base
 		f.Level, f.Message = OK, "not in a git work tree (run doctor inside a clone to check its remotes)"
@@ -31,20 +31,14 @@ func (d *Doctor) checkRemotes(ix *store.Index, gv gitVersion, hs hostState) []Fi
 		f.Level, f.Message = Warn, "cannot read the repository's config: "+oneLine(err.Error())
 		return []Finding{f}
 	}
-	var names []string
-	for name := range cfg.Remotes {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	slices.SortStableFunc(remotes, func(a, b gitrepo.Remote) int { return strings.Compare(a.Name, b.Name) })
 	var out []Finding
-	for _, name := range names {
-		for _, u := range cfg.Remotes[name].URLs {
-			out = append(out, d.checkRemoteURL(name, false, u, ix, gv, hs)...)
+	for _, r := range remotes {
+		for _, u := range r.URLs {
+			out = append(out, d.checkRemoteURL(r.Name, false, u, ix, gv, hs)...)
 		}
-		if cfg.Raw != nil {
-			for _, u := range cfg.Raw.Section("remote").Subsection(name).Options.GetAll("pushurl") {
-				out = append(out, d.checkRemoteURL(name, true, u, ix, gv, hs)...)
-			}
+		for _, u := range r.PushURLs {
+			out = append(out, d.checkRemoteURL(r.Name, true, u, ix, gv, hs)...)
 		}
 	}
 	if len(out) == 0 {

@@ -1,20 +1,19 @@
-// Package gitrepo reads the remotes of the git work tree a command runs in,
-// with go-git's config parser, so that no git process is spawned. It
-// imports only go-git's config package: the whole of go-git (transports,
-// SSH, OpenPGP) would add a millisecond of start-up to every git call,
-// which this binary serves.
+// Package gitrepo reads the remotes of the git work tree a command runs in
+// by asking git (`git rev-parse`, `git config`), so that add and doctor see
+// the configuration git itself uses: worktrees, separate git dirs,
+// includes. Only add and doctor use it; get, which git runs on every
+// fetch, never does (and the binary links no config parser of its own, so
+// git's calls do not pay for one at start-up).
 package gitrepo
 
 import (
-	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
-
-	"github.com/go-git/go-git/v5/config"
+	"time"
 )
 
 // ErrNoRepository means the directory is not inside a git work tree.
@@ -23,95 +22,113 @@ var ErrNoRepository = errors.New("not inside a git work tree")
 // ErrNoRemote means the repository has no such remote, or it has no URL.
 var ErrNoRemote = errors.New("no such remote")
 
+// Remote is one remote's fetch URLs and explicit push URLs (pushurl), as
+// configured (before url.*.insteadOf rewriting).
+type Remote struct {
+	Name     string
+	URLs     []string
+	PushURLs []string
+}
+
+// timeout bounds each git call: reading config is instant unless something
+// is badly wrong (a hung network file system).
+const timeout = 10 * time.Second
+
 // RemoteURL returns the first URL of the named remote of the repository
 // containing dir.
 func RemoteURL(dir, name string) (string, error) {
-	cfg, err := Config(dir)
+	remotes, err := Remotes(dir)
 	if err != nil {
 		return "", err
 	}
-	remote, ok := cfg.Remotes[name]
-	if !ok {
-		return "", fmt.Errorf("%w: the repository has no remote %q", ErrNoRemote, name)
+	for _, r := range remotes {
+		if r.Name != name {
+			continue
+		}
+		if len(r.URLs) == 0 || r.URLs[0] == "" {
+			return "", fmt.Errorf("%w: remote %q has no URL", ErrNoRemote, name)
+		}
+		return r.URLs[0], nil
 	}
-	if len(remote.URLs) == 0 || remote.URLs[0] == "" {
-		return "", fmt.Errorf("%w: remote %q has no URL", ErrNoRemote, name)
-	}
-	return remote.URLs[0], nil
+	return "", fmt.Errorf("%w: the repository has no remote %q", ErrNoRemote, name)
 }
 
-// Remotes returns every remote of the repository containing dir.
-func Remotes(dir string) (map[string]*config.RemoteConfig, error) {
-	cfg, err := Config(dir)
-	if err != nil {
-		return nil, err
-	}
-	return cfg.Remotes, nil
-}
-
-// Config parses the repository's own config file (not the user's).
-func Config(dir string) (*config.Config, error) {
-	common, err := commonDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(filepath.Join(common, "config"))
-	if err != nil {
-		return nil, fmt.Errorf("reading the repository config: %w", err)
-	}
-	defer f.Close()
-	cfg, err := config.ReadConfig(bufio.NewReader(f))
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(common, "config"), err)
-	}
-	return cfg, nil
-}
-
-// commonDir finds the git directory holding the config, walking up from
-// dir as git does: a ".git" directory, or a ".git" file pointing elsewhere
-// ("gitdir: ..." for worktrees and submodules, whose shared config lives in
-// the "commondir" the pointed-to directory names).
-func commonDir(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("%w (%s)", ErrNoRepository, dir)
-	}
-	for d := abs; ; d = filepath.Dir(d) {
-		dotgit := filepath.Join(d, ".git")
-		st, err := os.Stat(dotgit)
+// Remotes returns every remote of the repository containing dir, in the
+// order git's configuration lists them.
+func Remotes(dir string) ([]Remote, error) {
+	if _, err := git(dir, "rev-parse", "--git-dir"); err != nil {
+		var exit *exec.ExitError
 		switch {
-		case err == nil && st.IsDir():
-			return dotgit, nil
-		case err == nil:
-			return followGitFile(dotgit)
-		case !errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("reading %s: %w", dotgit, err)
+		case !errors.As(err, &exit):
+			return nil, err
+		case strings.Contains(err.Error(), "not a git repository"):
+			return nil, fmt.Errorf("%w (%s)", ErrNoRepository, dir)
 		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("%w (%s)", ErrNoRepository, dir)
-		}
+		// git refuses it (e.g. "detected dubious ownership"): say why.
+		return nil, fmt.Errorf("git does not read the repository at %s: %w", dir, err)
 	}
+	out, err := git(dir, "config", "-z", "--get-regexp", `^remote\.`)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		return nil, nil // no remote.* keys at all
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseRemotes(out), nil
 }
 
-func followGitFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	target, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
-	if !ok {
-		return "", fmt.Errorf("%w: %s is not a gitdir pointer", ErrNoRepository, path)
-	}
-	target = strings.TrimSpace(target)
-	if !filepath.IsAbs(target) {
-		target = filepath.Join(filepath.Dir(path), target)
-	}
-	if c, err := os.ReadFile(filepath.Join(target, "commondir")); err == nil {
-		common := strings.TrimSpace(string(c))
-		if !filepath.IsAbs(common) {
-			common = filepath.Join(target, common)
+// parseRemotes reads `git config -z --get-regexp` output: "KEY\nVALUE\0"
+// records, keys being remote.NAME.VAR (NAME may hold dots; VAR is
+// lower-cased by git).
+func parseRemotes(out []byte) []Remote {
+	var remotes []Remote
+	index := map[string]int{}
+	for rec := range bytes.SplitSeq(out, []byte{0}) {
+		key, value, _ := strings.Cut(string(rec), "\n")
+		rest, ok := strings.CutPrefix(key, "remote.")
+		dot := strings.LastIndexByte(rest, '.')
+		if !ok || dot <= 0 {
+			continue
 		}
-		return filepath.Clean(common), nil
+		name, variable := rest[:dot], rest[dot+1:]
+		if variable != "url" && variable != "pushurl" {
+			continue
+		}
+		i, seen := index[name]
+		if !seen {
+			i = len(remotes)
+			index[name] = i
+			remotes = append(remotes, Remote{Name: name})
+		}
+		if variable == "url" {
+			remotes[i].URLs = append(remotes[i].URLs, value)
+		} else {
+			remotes[i].PushURLs = append(remotes[i].PushURLs, value)
+		}
 	}
-	return filepath.Clean(target), nil
+	return remotes
+}
+
+// git runs git in dir and returns its stdout; a failure carries git's
+// first line of complaint.
+func git(dir string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("git %s did not finish within %s", args[0], timeout)
+	}
+	if err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			return nil, fmt.Errorf("running git: %w", err)
+		}
+		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+		return nil, fmt.Errorf("git %s: %s: %w", args[0], msg, err)
+	}
+	return stdout.Bytes(), nil
 }

@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/go-git/go-git/v5/config"
 )
 
-func git(t *testing.T, dir string, args ...string) {
+func runGit(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -22,19 +25,19 @@ func git(t *testing.T, dir string, args ...string) {
 func TestRemoteURL(t *testing.T) {
 	root := t.TempDir()
 	repo := filepath.Join(root, "repo")
-	git(t, root, "init", "-q", "-b", "main", repo)
-	git(t, repo, "remote", "add", "origin", "https://bitbucket.org/ws/repo.git")
-	git(t, repo, "remote", "add", "mirror", "https://bb.example.com/scm/PROJ/repo.git")
-	git(t, repo, "commit", "-q", "--allow-empty", "-m", "init")
+	runGit(t, root, "init", "-q", "-b", "main", repo)
+	runGit(t, repo, "remote", "add", "origin", "https://bitbucket.org/ws/repo.git")
+	runGit(t, repo, "remote", "add", "mirror", "https://bb.example.com/scm/PROJ/repo.git")
+	runGit(t, repo, "commit", "-q", "--allow-empty", "-m", "init")
 	if err := os.MkdirAll(filepath.Join(repo, "a", "b"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	wt := filepath.Join(root, "wt")
-	git(t, repo, "worktree", "add", "-q", wt)
+	runGit(t, repo, "worktree", "add", "-q", wt)
 	// A ".git" file pointing at a separate git dir (as submodules have).
 	sep := filepath.Join(root, "sep")
-	git(t, root, "init", "-q", "--separate-git-dir", filepath.Join(root, "sep.git"), sep)
-	git(t, sep, "remote", "add", "origin", "https://bitbucket.org/ws/sep.git")
+	runGit(t, root, "init", "-q", "--separate-git-dir", filepath.Join(root, "sep.git"), sep)
+	runGit(t, sep, "remote", "add", "origin", "https://bitbucket.org/ws/sep.git")
 	none := t.TempDir()
 
 	tests := []struct {
@@ -56,5 +59,79 @@ func TestRemoteURL(t *testing.T) {
 				t.Fatalf("RemoteURL = %q, %v; want %q, %v", got, err, tt.want, tt.err)
 			}
 		})
+	}
+}
+
+// TestRemotes reads every remote with its URLs and push URLs, and agrees
+// with go-git's own parser of the same config file (an independent
+// reading of git's format).
+func TestRemotes(t *testing.T) {
+	root := t.TempDir()
+	repo := filepath.Join(root, "repo")
+	runGit(t, root, "init", "-q", "-b", "main", repo)
+	runGit(t, repo, "remote", "add", "origin", "https://bitbucket.org/ws/repo.git")
+	runGit(t, repo, "config", "--add", "remote.origin.pushurl", "https://bitbucket.org/ws/push.git")
+	runGit(t, repo, "config", "--add", "remote.origin.url", "https://bitbucket.org/ws/second.git")
+	runGit(t, repo, "remote", "add", "dotted.name", "https://bb.example.com/scm/P/r.git")
+	runGit(t, repo, "remote", "add", "Upper", "ssh://git@bitbucket.org/ws/repo.git")
+
+	got, err := Remotes(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Remote{
+		{Name: "origin", URLs: []string{"https://bitbucket.org/ws/repo.git", "https://bitbucket.org/ws/second.git"}, PushURLs: []string{"https://bitbucket.org/ws/push.git"}},
+		{Name: "dotted.name", URLs: []string{"https://bb.example.com/scm/P/r.git"}},
+		{Name: "Upper", URLs: []string{"ssh://git@bitbucket.org/ws/repo.git"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Remotes =\n%+v\nwant\n%+v", got, want)
+	}
+
+	f, err := os.Open(filepath.Join(repo, ".git", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := config.ReadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Remotes) != len(got) {
+		t.Fatalf("go-git reads %d remotes, we read %d", len(cfg.Remotes), len(got))
+	}
+	for _, r := range got {
+		if _, ok := cfg.Remotes[r.Name]; !ok {
+			t.Errorf("go-git does not see remote %q", r.Name)
+		}
+		// go-git's RemoteConfig.URLs mixes in the push URLs: compare
+		// the raw options.
+		sub := cfg.Raw.Section("remote").Subsection(r.Name)
+		if urls := sub.Options.GetAll("url"); !reflect.DeepEqual(urls, r.URLs) {
+			t.Errorf("remote %q: go-git reads %v, we read %v", r.Name, urls, r.URLs)
+		}
+		push := sub.Options.GetAll("pushurl")
+		if len(push) == 0 {
+			push = nil
+		}
+		if !reflect.DeepEqual(push, r.PushURLs) {
+			t.Errorf("remote %q push URLs: go-git reads %v, we read %v", r.Name, push, r.PushURLs)
+		}
+	}
+
+	// No remotes at all.
+	empty := filepath.Join(root, "empty")
+	runGit(t, root, "init", "-q", empty)
+	if got, err := Remotes(empty); err != nil || len(got) != 0 {
+		t.Errorf("Remotes(empty) = %v, %v", got, err)
+	}
+}
+
+func TestParseRemotesIgnoresOtherKeys(t *testing.T) {
+	out := []byte("remote.a.url\nu1\x00remote.a.fetch\n+refs/*\x00remote.pushdefault\na\x00remote..url\nx\x00remote.b.pushurl\np\x00")
+	got := parseRemotes(out)
+	want := []Remote{{Name: "a", URLs: []string{"u1"}}, {Name: "b", PushURLs: []string{"p"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseRemotes = %+v, want %+v", got, want)
 	}
 }
