@@ -1,5 +1,12 @@
 // Command git-credential-bbtoken is a git credential helper that serves
 // scoped Bitbucket tokens from the OS keyring. See internal/cli.
+//
+// git starts it for every fetch and push and it lives a few milliseconds:
+// the runtime need not size GOMAXPROCS to a container's CPU quota (reading
+// cgroup files at start-up) nor watch it change.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
