@@ -39,6 +39,7 @@ if [ -z "${BBBENCH_IN_SESSION:-}" ]; then
 
   echo "== building git-credential-bbtoken from $repo (as install.sh builds it)"
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/bin/git-credential-bbtoken" ./cmd/git-credential-bbtoken
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/bin/gohello" ./bench/cmd/gohello
   go build -o "$work/bin/bbbench" ./bench/cmd/bbbench
   gcc -O2 -Wall -o "$work/bin/rss" bench/rss.c
 
@@ -66,7 +67,7 @@ if [ -z "${BBBENCH_IN_SESSION:-}" ]; then
     XDG_CONFIG_HOME="$work/home/.config" XDG_CACHE_HOME="$work/home/.cache" \
     GNOME_KEYRING_CONTROL= \
     dbus-run-session -- "$repo/bench/run.sh" --work "$work" --repo "$repo" --out "$out" --cache "$cache" \
-      --bbtoken "$work/bin/git-credential-bbtoken" --libsecret "$work/libsecret/git-credential-libsecret" --rss "$work/bin/rss" \
+      --bbtoken "$work/bin/git-credential-bbtoken" --libsecret "$work/libsecret/git-credential-libsecret" --rss "$work/bin/rss" --gohello "$work/bin/gohello" \
       "$@" || status=$?
   if [ $status -eq 0 ] && [ -z "$smoke" ]; then echo "== results: $out"; fi
   if [ $status -eq 0 ] && [ -n "$smoke" ]; then

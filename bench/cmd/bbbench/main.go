@@ -30,6 +30,7 @@ type bench struct {
 	libsecret string
 	git       string
 	rss       string
+	gohello   string
 	rssRuns   int
 	started   time.Time
 	loadStart string
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&b.libsecret, "libsecret", "", "git-credential-libsecret binary (required)")
 	flag.StringVar(&b.git, "git", "git", "git binary")
 	flag.StringVar(&b.rss, "rss", "", "the rss wrapper built from bench/rss.c (required)")
+	flag.StringVar(&b.gohello, "gohello", "", "a Go hello world built like the helper (bench/cmd/gohello): the Go start-up floor")
 	flag.Parse()
 	if b.work == "" || b.out == "" || b.bbtoken == "" || b.libsecret == "" || b.rss == "" {
 		fmt.Fprintln(os.Stderr, "bbbench: -work, -out, -bbtoken, -libsecret and -rss are required (use bench/run.sh)")
@@ -77,7 +79,10 @@ func main() {
 		}
 		b.scales = append(b.scales, n)
 	}
-	for _, p := range []*string{&b.bbtoken, &b.libsecret, &b.rss, &b.work, &b.out} {
+	for _, p := range []*string{&b.bbtoken, &b.libsecret, &b.rss, &b.work, &b.out, &b.gohello} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bbbench:", err)
@@ -131,6 +136,9 @@ func (b *bench) main() error {
 	}
 	rep.main = all[:8]
 	bd := &breakdown{floor: all[8], version: all[9], nomatch: all[10], get: all[0]}
+	if b.gohello != "" {
+		bd.hello = all[11]
+	}
 	bd.noMatchIsBusFree = noMatchIsBusFree(b, w1)
 	bd.dynamic = isDynamic(b.bbtoken)
 	k := map[bool]int{false: 30, true: 5}[b.smoke]

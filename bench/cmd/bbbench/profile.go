@@ -23,11 +23,15 @@ import (
 // breakdownCommands are timed in world 1 with the main commands.
 func breakdownCommands(b *bench, w *world) []*command {
 	w.files["nomatch"] = w.write("nomatch.in", "protocol=https\nhost=bitbucket.org\npath=otherws/otherrepo.git\n")
-	return []*command{
+	cmds := []*command{
 		{Name: "/bin/true (spawn floor)", Argv: []string{"/bin/true"}, Env: w.env, Stdin: w.files["get"]},
 		{Name: "bbtoken version", Argv: []string{b.bbtoken, "version"}, Env: w.envWith(w.cfg), Stdin: w.files["get"]},
 		{Name: "bbtoken get, no token covers it", Argv: []string{b.bbtoken, "get"}, Env: w.envWith(w.cfg), Stdin: w.files["nomatch"]},
 	}
+	if b.gohello != "" {
+		cmds = append(cmds, &command{Name: "Go hello world", Argv: []string{b.gohello}, Env: w.env, Stdin: w.files["get"]})
+	}
+	return cmds
 }
 
 // noMatchIsBusFree checks that the no-match get never talks to D-Bus (so
@@ -266,6 +270,7 @@ type pkgInit struct {
 // breakdown is the profile section's data.
 type breakdown struct {
 	floor, version, nomatch, get *result
+	hello                        *result // nil without --gohello
 	noMatchIsBusFree             bool
 	bus                          []*busProfile
 	inits                        []pkgInit
@@ -290,7 +295,12 @@ func (b *bench) breakdownMarkdown(bd *breakdown) string {
 	if bd.dynamic {
 		link = "dynamically linked (cgo: ld.so loads libc)"
 	}
-	p("| Go binary start (%s, runtime and package init) and exit | `version` − `/bin/true` | %s |\n", link, ms(bd.version.Median()-bd.floor.Median()))
+	if bd.hello != nil {
+		p("| Go's own start-up floor (runtime init and exit of a hello world built the same way) | Go hello world − `/bin/true` | %s |\n", ms(bd.hello.Median()-bd.floor.Median()))
+		p("| this binary's start beyond that (%s: package init, a larger binary) | `version` − Go hello world | %s |\n", link, ms(bd.version.Median()-bd.hello.Median()))
+	} else {
+		p("| Go binary start (%s, runtime and package init) and exit | `version` − `/bin/true` | %s |\n", link, ms(bd.version.Median()-bd.floor.Median()))
+	}
 	how := "`get` for a repository no token covers − `version`"
 	if !bd.noMatchIsBusFree {
 		how += " (**it touched D-Bus**: includes some keyring cost)"

@@ -168,7 +168,11 @@ func (b *bench) markdown(rep *report) string {
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", r.Cmd.Name, ms(r.Median()), ms(r.P90()), ms(r.Min()), ms(r.CPUMedian()), mib(r.PeakRSS()), rat)
 	}
-	p("\nbbtoken get / git credential-store get: **%.2f×**.\n\n", ratio(rep.main[0].Median(), rep.main[2].Median()))
+	p("\nbbtoken get / git credential-store get: **%.2f×**.", ratio(rep.main[0].Median(), rep.main[2].Median()))
+	if bd := rep.breakdown; bd != nil && bd.hello != nil {
+		p(" For scale, a Go hello world built the same way takes %s here, %.2f× git credential-store get: the floor of any helper written in Go on this machine.", ms(bd.hello.Median()), ratio(bd.hello.Median(), rep.main[2].Median()))
+	}
+	p("\n\n")
 
 	p("## Unchanged store (git runs it after every success)\n\n")
 	p("Before and after each timed run the benchmark compares every keyring item's `Modified` property, the keyring file (`login.keyring`: size, mtime, inode) and every file under the helper's config directory (the token index and anything beside it).\n\n")
