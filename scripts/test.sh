@@ -71,12 +71,16 @@ fi
 echo "== go test (Secret Service at $DBUS_SESSION_BUS_ADDRESS)"
 status=0
 go test -count=1 "${@:-./...}" || status=$?
-if grep -q . "$keyring_log" 2>/dev/null; then
-  echo "== the test keyring daemon logged (first daemon only; restarts are logged by the tests):"
-  sort "$keyring_log" | uniq -c | sort -rn | head -20
-fi
-if ! kill -0 "$GNOME_KEYRING_PID" 2>/dev/null; then
-  code=0; wait "$GNOME_KEYRING_PID" || code=$?
-  echo "== the first test keyring daemon is gone (exit status $code; the tests restart it)"
+# On failure only (go test's summary closes the log of a passing run): what
+# the keyring daemon said, in case it aborted under a test.
+if [ $status -ne 0 ]; then
+  if grep -q . "$keyring_log" 2>/dev/null; then
+    echo "== the test keyring daemon logged (first daemon only; restarts are logged by the tests):"
+    sort "$keyring_log" | uniq -c | sort -rn | head -20
+  fi
+  if ! kill -0 "$GNOME_KEYRING_PID" 2>/dev/null; then
+    code=0; wait "$GNOME_KEYRING_PID" || code=$?
+    echo "== the first test keyring daemon is gone (exit status $code)"
+  fi
 fi
 exit $status
