@@ -169,7 +169,7 @@ func Read(ctx context.Context, service, id string, hint dbus.ObjectPath, want fu
 	item := unlocked[0]
 	v, found, err := c.getSecret(item, session)
 	switch {
-	case vanished(err):
+	case Vanished(err):
 		// Deleted between the search and the read (a parallel
 		// replacement): gone is not-found, not an unusable keyring.
 		return "", "", ErrNotFound
@@ -245,23 +245,6 @@ type secret struct {
 	Parameters  []byte
 	Value       []byte
 	ContentType string
-}
-
-// vanished recognises the errors a Secret Service gives for an item that
-// no longer exists.
-func vanished(err error) bool {
-	var de dbus.Error
-	if !errors.As(err, &de) {
-		return false
-	}
-	switch de.Name {
-	case "org.freedesktop.DBus.Error.UnknownObject",
-		"org.freedesktop.DBus.Error.UnknownInterface",
-		"org.freedesktop.DBus.Error.UnknownMethod",
-		"org.freedesktop.Secret.Error.NoSuchObject":
-		return true
-	}
-	return false
 }
 
 // conn is one connection to the session bus, used by one goroutine.

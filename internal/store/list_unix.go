@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	ss "github.com/zalando/go-keyring/secret_service"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/ssread"
 )
 
 // List implements Lister: the ids (the "username" attribute go-keyring
@@ -37,7 +39,7 @@ func (k *Keyring) List(ctx context.Context) ([]string, error) {
 		}
 		for _, item := range items {
 			v, err := svc.Object("org.freedesktop.secrets", item).GetProperty("org.freedesktop.Secret.Item.Attributes")
-			if vanished(err) {
+			if ssread.Vanished(err) {
 				continue // deleted since the search (another process's write)
 			}
 			if err != nil {

@@ -3,10 +3,11 @@
 package store
 
 import (
-	"errors"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/ssread"
 )
 
 // Secret Service names (freedesktop.org Secret Service API 0.2).
@@ -60,7 +61,7 @@ func busLookup(service, id string) (secret string, ok bool, err error) {
 	defer conn.Object(ssName, session).Go("org.freedesktop.Secret.Session.Close", dbus.FlagNoReplyExpected, nil)
 	var secrets map[dbus.ObjectPath]ssSecret
 	if err := svc.Call(ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets); err != nil {
-		if vanished(err) {
+		if ssread.Vanished(err) {
 			// Deleted between the search and the read (a parallel
 			// replacement): gone is not-found, not an unusable keyring.
 			return "", true, keyring.ErrNotFound
@@ -72,21 +73,4 @@ func busLookup(service, id string) (secret string, ok bool, err error) {
 		return "", false, nil // raced with a lock: take the unlocking path
 	}
 	return string(s.Value), true, nil
-}
-
-// vanished recognises the errors a Secret Service gives for an item that
-// no longer exists.
-func vanished(err error) bool {
-	var de dbus.Error
-	if !errors.As(err, &de) {
-		return false
-	}
-	switch de.Name {
-	case "org.freedesktop.DBus.Error.UnknownObject",
-		"org.freedesktop.DBus.Error.UnknownInterface",
-		"org.freedesktop.DBus.Error.UnknownMethod",
-		"org.freedesktop.Secret.Error.NoSuchObject":
-		return true
-	}
-	return false
 }
