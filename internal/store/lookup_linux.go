@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
@@ -10,24 +12,42 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/ssread"
 )
 
-// lookup reads a secret the fastest way the session bus allows: ssread's
-// pipelined read (at item when want recognises the value there), else
-// godbus.
-// ok is false when the item is locked: then go-keyring's path, which
-// unlocks (and may prompt), must take over.
-func lookup(ctx context.Context, service, id, item string, want func(string) bool) (secret string, ok bool, err error) {
-	v, _, err := ssread.Read(ctx, service, id, dbus.ObjectPath(item), want)
-	switch {
-	case err == nil:
-		return v, true, nil
-	case errors.Is(err, ssread.ErrNotFound):
-		return "", true, keyring.ErrNotFound
-	case errors.Is(err, ssread.ErrLocked):
-		return "", false, nil
-	case errors.Is(err, ssread.ErrUnsupported):
-		return busLookup(service, id)
+// direct is get's read: ssread's pipelined read (at item when want
+// recognises the value there), on the calling goroutine, bounded by the
+// socket's deadline rather than by an abandoned goroutine (which would
+// cost a thread hand-off at every git call). done is false when the item
+// is locked or the bus is one ssread cannot reach: the general path
+// (godbus, then go-keyring's unlocking read) takes over.
+func (k *Keyring) direct(ctx context.Context, id, item string, want func(string) bool) (secret string, done bool, err error) {
+	if checkSessionBus() != nil {
+		return "", false, nil // the general path says what is missing
 	}
-	return "", true, err
+	timeout := k.timeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		v, _, err := ssread.Read(ctx, k.Service, id, dbus.ObjectPath(item), want)
+		switch {
+		case err == nil:
+			return v, true, nil
+		case errors.Is(err, ssread.ErrNotFound):
+			return "", true, ErrSecretNotFound
+		case errors.Is(err, ssread.ErrLocked), errors.Is(err, ssread.ErrUnsupported):
+			return "", false, nil
+		case transient(err) && attempt == 0:
+			time.Sleep(transientPause)
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded), ctx.Err() != nil:
+			return "", true, timeoutError("read", timeout)
+		}
+		return "", true, classify("read", err)
+	}
+}
+
+// lookup is the general path's read: godbus's three calls (go-keyring's
+// unlocking read takes over when ok is false).
+func lookup(_ context.Context, service, id, _ string, _ func(string) bool) (secret string, ok bool, err error) {
+	return busLookup(service, id)
 }
 
 // Locate implements Locator: the Secret Service object path of the item.

@@ -3,7 +3,6 @@
 package store
 
 import (
-
 	"github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
 

@@ -67,6 +67,9 @@ func (k *Keyring) Get(ctx context.Context, id string) (string, error) {
 
 // GetItem implements ItemReader.
 func (k *Keyring) GetItem(ctx context.Context, id, item string, want func(string) bool) (string, error) {
+	if v, done, err := k.direct(ctx, id, item, want); done {
+		return v, err
+	}
 	// The value travels through a channel, not a shared variable: after a
 	// timeout the abandoned call may still finish and write it.
 	value := make(chan string, 1)
@@ -102,10 +105,7 @@ func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) 
 	if err := checkSessionBus(); err != nil {
 		return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
 	}
-	timeout := k.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	timeout := k.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -114,10 +114,7 @@ func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) 
 	go func() {
 		err := fn(ctx)
 		if transient(err) {
-			// gnome-keyring sometimes answers a brand-new connection's
-			// first call with "not implemented" under load; once more
-			// after a moment succeeds. Every call here is idempotent.
-			time.Sleep(25 * time.Millisecond)
+			time.Sleep(transientPause)
 			err = fn(ctx)
 		}
 		done <- err
@@ -126,13 +123,30 @@ func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) 
 	case err := <-done:
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The lean reader's socket deadline is the same bound.
-			return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())
+			return timeoutError(op, timeout)
 		}
 		return classify(op, err)
 	case <-ctx.Done():
-		return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())
+		return timeoutError(op, timeout)
 	}
 }
+
+func (k *Keyring) timeout() time.Duration {
+	if k.Timeout <= 0 {
+		return 5 * time.Second
+	}
+	return k.Timeout
+}
+
+func timeoutError(op string, timeout time.Duration) error {
+	return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())
+}
+
+// transientPause is the wait before the one retry of a transient error:
+// gnome-keyring sometimes answers a brand-new connection's first call with
+// "not implemented" (it has not registered the client yet); once more
+// after a moment succeeds. Every call here is idempotent.
+const transientPause = 25 * time.Millisecond
 
 func classify(op string, err error) error {
 	switch {
