@@ -99,12 +99,11 @@ func TestSetupWithSpaceInHelperPath(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(helperBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o700); err != nil {
-		t.Fatal(err)
+	// A hard link, not a copy: a copy is a file open for writing, which a
+	// parallel test's fork can inherit until its exec, making ours fail
+	// with "text file busy" (golang/go#22315).
+	if err := os.Link(helperBin, bin); err != nil {
+		t.Fatalf("linking the helper into a path with a space: %v", err)
 	}
 
 	wantCode(t, f.run(t, "", "", nil, bin, "setup", "--host", f.srv.URL, "--flavor", "cloud"), 0)
