@@ -3,3 +3,5 @@
 package store
 
 func checkSessionBus() error { return nil }
+
+func introduce() {}

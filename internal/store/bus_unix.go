@@ -6,6 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // errNoSessionBus is returned before go-keyring runs when there is no D-Bus
@@ -24,3 +27,20 @@ func checkSessionBus() error {
 	}
 	return errNoSessionBus
 }
+
+// introduce makes gnome-keyring register this process's shared bus
+// connection (the one go-keyring and godbus use) before anything else is
+// sent on it. gnome-keyring 42 registers a new client asynchronously and
+// aborts on an OpenSession that overtakes the registration, and
+// OpenSession is go-keyring's first call; a property read of the service
+// fails gracefully instead, and once it is answered the client exists.
+// Once per process; an error is left for the real call to report.
+var introduce = sync.OnceFunc(func() {
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		return
+	}
+	var collections dbus.Variant
+	_ = conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets").
+		Call("org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.Secret.Service", "Collections").Store(&collections)
+})

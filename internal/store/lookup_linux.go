@@ -34,8 +34,8 @@ func (k *Keyring) direct(ctx context.Context, id, item string, want func(string)
 			return "", true, ErrSecretNotFound
 		case errors.Is(err, ssread.ErrLocked), errors.Is(err, ssread.ErrUnsupported):
 			return "", false, nil
-		case transient(err) && attempt == 0:
-			time.Sleep(transientPause)
+		case transient(err) && attempt+1 < transientTries:
+			time.Sleep(time.Duration(attempt+1) * transientPause)
 			continue
 		case errors.Is(err, os.ErrDeadlineExceeded), ctx.Err() != nil:
 			return "", true, timeoutError("read", timeout)

@@ -112,9 +112,10 @@ func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) 
 	// The goroutine is abandoned on timeout: go-keyring has no cancellation,
 	// and the process is about to exit anyway.
 	go func() {
+		introduce()
 		err := fn(ctx)
-		if transient(err) {
-			time.Sleep(transientPause)
+		for attempt := 1; transient(err) && attempt < transientTries; attempt++ {
+			time.Sleep(time.Duration(attempt) * transientPause)
 			err = fn(ctx)
 		}
 		done <- err
@@ -142,11 +143,14 @@ func timeoutError(op string, timeout time.Duration) error {
 	return fmt.Errorf("%w within %s during %s; %s", ErrKeyringTimeout, timeout, op, lockedFix())
 }
 
-// transientPause is the wait before the one retry of a transient error:
-// gnome-keyring sometimes answers a brand-new connection's first call with
-// "not implemented" (it has not registered the client yet); once more
-// after a moment succeeds. Every call here is idempotent.
-const transientPause = 25 * time.Millisecond
+// A transient error is retried: gnome-keyring sometimes answers a
+// brand-new connection's first call with "not implemented" (it has not
+// registered the client yet, more often under load); again after a moment
+// succeeds. Every call here is idempotent.
+const (
+	transientTries = 3
+	transientPause = 25 * time.Millisecond // times the attempt number
+)
 
 func classify(op string, err error) error {
 	switch {

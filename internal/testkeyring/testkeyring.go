@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,21 @@ func Restart(t testing.TB) bool {
 	if home == "" || Alive() {
 		return false
 	}
+	// Once more after a moment: a daemon taken for dead while it lives
+	// would be replaced, and the replacement would take its control
+	// directory away from under it.
+	time.Sleep(200 * time.Millisecond)
+	if Alive() {
+		return false
+	}
 	cmd := exec.Command("gnome-keyring-daemon", "--unlock", "--components=secrets")
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, ".local", "share"))
+	// Not the first daemon's control directory (GNOME_KEYRING_CONTROL):
+	// a new daemon sharing it removes it on its way, and a daemon whose
+	// control directory goes away quits.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GNOME_KEYRING_CONTROL=") || strings.HasPrefix(kv, "GNOME_KEYRING_PID=")
+	})
+	cmd.Env = append(env, "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, ".local", "share"))
 	cmd.Stdin = strings.NewReader(pass)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Logf("restarting gnome-keyring-daemon: %v: %s", err, out)
