@@ -59,7 +59,8 @@ const (
 
 // Read returns the secret of the item whose attributes are
 // {service, username: id}, and the item's object path. It makes three
-// calls to the service, the first pipelined with the connection's set-up.
+// calls to the service, the first pipelined with the connection's set-up
+// (one, when a search finds nothing).
 //
 // hint and want make the common read independent of the keyring's size:
 // hint is the path the item had when it was written, and want recognises
@@ -103,11 +104,13 @@ func Read(ctx context.Context, service, id string, hint dbus.ObjectPath, want fu
 	if _, err := rs.body(hello); err != nil {
 		return "", "", fmt.Errorf("bus Hello: %w", err)
 	}
-	search := first
+	var item dbus.ObjectPath
 	if direct {
 		if _, err := rs.body(first); err != nil {
 			return "", "", fmt.Errorf("reading the Secret Service's collections: %w", err)
 		}
+	} else if item, err = searched(rs, first); err != nil {
+		return "", item, err // not found or locked: no session needed
 	}
 	open := c.call(ssName, ssPath, ssService, "OpenSession", 0, "plain", dbus.MakeVariant(""))
 	if err := c.flush(); err != nil {
@@ -143,30 +146,17 @@ func Read(ctx context.Context, service, id string, hint dbus.ObjectPath, want fu
 		}
 		// Deleted, replaced, renumbered or locked since it was written:
 		// search as if there were no hint.
-		search = c.call(ssName, ssPath, ssService, "SearchItems", 0, attrs)
+		search := c.call(ssName, ssPath, ssService, "SearchItems", 0, attrs)
 		if err := c.flush(); err != nil {
 			return "", "", err
 		}
 		if rs, err = c.wait(search); err != nil {
 			return "", "", err
 		}
+		if item, err = searched(rs, search); err != nil {
+			return "", item, err
+		}
 	}
-	body, err = rs.body(search)
-	var unlocked, locked []dbus.ObjectPath
-	if err == nil {
-		err = dbus.Store(body, &unlocked, &locked)
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("SearchItems: %w", err)
-	}
-	switch {
-	case len(unlocked) > 0:
-	case len(locked) > 0:
-		return "", locked[0], ErrLocked
-	default:
-		return "", "", ErrNotFound
-	}
-	item := unlocked[0]
 	v, found, err := c.getSecret(item, session)
 	switch {
 	case Vanished(err):
@@ -180,6 +170,25 @@ func Read(ctx context.Context, service, id string, hint dbus.ObjectPath, want fu
 		return "", item, ErrLocked
 	}
 	return v, item, nil
+}
+
+// searched reads a SearchItems reply: the first unlocked item, or
+// ErrLocked (with the first locked one) or ErrNotFound.
+func searched(rs replies, serial uint32) (dbus.ObjectPath, error) {
+	body, err := rs.body(serial)
+	var unlocked, locked []dbus.ObjectPath
+	if err == nil {
+		err = dbus.Store(body, &unlocked, &locked)
+	}
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("SearchItems: %w", err)
+	case len(unlocked) > 0:
+		return unlocked[0], nil
+	case len(locked) > 0:
+		return locked[0], ErrLocked
+	}
+	return "", ErrNotFound
 }
 
 // getSecret reads one item's secret; found is false when the service left
