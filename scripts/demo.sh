@@ -32,6 +32,9 @@ git config --global user.email demo@example.com
 git config --global init.defaultBranch main
 
 step "start a private keyring (gnome-keyring, unlocked from stdin)"
+# Not the desktop's keyring daemon: with GNOME_KEYRING_CONTROL inherited,
+# gnome-keyring-daemon would talk to that one, and cleanup would stop it.
+unset GNOME_KEYRING_CONTROL GNOME_KEYRING_PID
 eval "$(printf 'demo-keyring-password' | gnome-keyring-daemon --unlock --components=secrets)"
 export GNOME_KEYRING_CONTROL GNOME_KEYRING_PID
 echo "Secret Service on $DBUS_SESSION_BUS_ADDRESS"

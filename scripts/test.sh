@@ -48,6 +48,9 @@ trap 'kill "${GNOME_KEYRING_PID:-}" 2>/dev/null || true; rm -rf "$keyring_home"'
 # In the foreground (in the background of this shell), so that what it
 # logs (its own assertion failures) can be shown at the end.
 keyring_log="$keyring_home/daemon.log"
+# Never the desktop's keyring daemon (a developer's session exports its
+# control directory): ours gets its own.
+unset GNOME_KEYRING_CONTROL GNOME_KEYRING_PID
 printf 'test-password' | HOME="$keyring_home" XDG_DATA_HOME="$keyring_home/.local/share" \
   gnome-keyring-daemon --foreground --unlock --components=secrets >"$keyring_home/daemon.env" 2>"$keyring_log" &
 GNOME_KEYRING_PID=$!
