@@ -48,12 +48,11 @@ const (
 	ssName       = "org.freedesktop.secrets"
 	ssPath       = "/org/freedesktop/secrets"
 	ssService    = "org.freedesktop.Secret.Service"
-	ssItem       = "org.freedesktop.Secret.Item"
 	ssSession    = "org.freedesktop.Secret.Session"
 	busName      = "org.freedesktop.DBus"
 	busPath      = "/org/freedesktop/DBus"
 	propsIface   = "org.freedesktop.DBus.Properties"
-	maxAuthLine  = 512
+	readBuffer   = 8192 // also the longest authentication answer read
 	defaultLimit = 5 * time.Second
 )
 
@@ -234,18 +233,11 @@ func Find(ctx context.Context, service, id string) (dbus.ObjectPath, error) {
 	if _, err := rs.body(hello); err != nil {
 		return "", fmt.Errorf("bus Hello: %w", err)
 	}
-	body, err := rs.body(search)
-	var unlocked, locked []dbus.ObjectPath
-	if err == nil {
-		err = dbus.Store(body, &unlocked, &locked)
+	item, err := searched(rs, search)
+	if errors.Is(err, ErrLocked) {
+		return item, nil // its path is all Find is asked for
 	}
-	if err != nil {
-		return "", fmt.Errorf("SearchItems: %w", err)
-	}
-	if items := append(unlocked, locked...); len(items) > 0 {
-		return items[0], nil
-	}
-	return "", ErrNotFound
+	return item, err
 }
 
 // secret is the Secret Service's Secret struct, (oayays).
@@ -281,7 +273,7 @@ func dial(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("connecting to the session bus: %w", err)
 	}
 	_ = sock.SetDeadline(deadline)
-	c := &conn{sock: sock, r: bufio.NewReaderSize(sock, 8192)}
+	c := &conn{sock: sock, r: bufio.NewReaderSize(sock, readBuffer)}
 	// EXTERNAL with our uid, and BEGIN without waiting for OK, as sd-bus
 	// does: the bus reads the messages that follow once it has agreed.
 	c.out.WriteString("\x00AUTH EXTERNAL ")
@@ -301,7 +293,7 @@ func (c *conn) start() error {
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return fmt.Errorf("%w: authentication answer longer than %d bytes", ErrUnsupported, maxAuthLine)
+			return fmt.Errorf("%w: authentication answer longer than %d bytes", ErrUnsupported, readBuffer)
 		}
 		return fmt.Errorf("session bus authentication: %w", err)
 	}
