@@ -41,6 +41,6 @@ var introduce = sync.OnceFunc(func() {
 		return
 	}
 	var collections dbus.Variant
-	_ = conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets").
-		Call("org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.Secret.Service", "Collections").Store(&collections)
+	_ = conn.Object(ssName, ssPath).
+		Call("org.freedesktop.DBus.Properties.Get", 0, ssService, "Collections").Store(&collections)
 })

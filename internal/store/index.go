@@ -71,8 +71,8 @@ type Entry struct {
 	// hold thousands of items. Empty when unknown.
 	Item string `json:"item,omitempty"`
 	// Check recognises the secret without reading it (added tokens only;
-	// see helper's check.go): git's store after every success then needs
-	// no keyring call.
+	// see check.go): git's store after every success then needs no
+	// keyring call, and get trusts the value it finds at Item.
 	Check   string    `json:"check,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,9 +15,10 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
 
-// TestLeanLookupReadsGoKeyringItems checks the lean Secret Service read
-// against go-keyring's own Get on the same items, in the real service,
-// with and without the item's path.
+// TestLeanLookupReadsGoKeyringItems checks both lean Secret Service
+// reads against go-keyring's own Get on the same items, in the real
+// service: godbus's lookup (the general path), and the keyring's direct
+// read (ssread) with and without the item's path.
 func TestLeanLookupReadsGoKeyringItems(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the lean lookup is the Secret Service's")
@@ -32,37 +34,54 @@ func TestLeanLookupReadsGoKeyringItems(t *testing.T) {
 
 		want, err := keyring.Get(service, id)
 		require.NoError(t, err)
-		item, err := kr.Locate(ctx, id)
+		got, ok, err := store.Lookup(service, id)
+		require.NoError(t, err)
+		require.True(t, ok, "an unlocked item must be read on the lean path")
+		assert.Equal(t, want, got)
+		assert.Equal(t, secret, got)
+
+		item, err := locate(ctx, kr, id)
 		require.NoError(t, err)
 		require.NotEmpty(t, item)
 		holds := func(v string) bool { return v == secret }
 		for _, hint := range []string{"", item} {
-			got, ok, err := store.Lookup(ctx, service, id, hint, holds)
+			got, err := kr.GetItem(ctx, id, hint, holds)
 			require.NoError(t, err)
-			require.True(t, ok, "an unlocked item must be read on the lean path")
 			assert.Equal(t, want, got)
 			assert.Equal(t, secret, got)
 		}
 	}
-	_, ok, err := store.Lookup(ctx, service, uniqueID(t), "", nil)
+	_, ok, err := store.Lookup(service, uniqueID(t))
 	assert.True(t, ok)
 	assert.ErrorIs(t, err, keyring.ErrNotFound)
-	_, err = kr.Locate(ctx, uniqueID(t))
+	_, err = kr.GetItem(ctx, uniqueID(t), "", nil)
+	assert.ErrorIs(t, err, store.ErrSecretNotFound)
+	_, err = locate(ctx, kr, uniqueID(t))
 	assert.ErrorIs(t, err, store.ErrSecretNotFound)
 	// Another service's item with the same id is not ours, even when its
 	// path is given: its value is not the one our entry's check names.
 	id := uniqueID(t)
 	require.NoError(t, keyring.Set(service+"-other", id, "other"))
 	t.Cleanup(func() { _ = keyring.Delete(service+"-other", id) })
-	otherItem, err := (&store.Keyring{Service: service + "-other", Timeout: k.Timeout}).Locate(ctx, id)
+	otherItem, err := locate(ctx, &store.Keyring{Service: service + "-other", Timeout: k.Timeout}, id)
 	require.NoError(t, err)
-	_, _, err = store.Lookup(ctx, service, id, otherItem, func(v string) bool { return v == "ours" })
+	_, _, err = store.Lookup(service, id)
 	assert.ErrorIs(t, err, keyring.ErrNotFound)
+	_, err = kr.GetItem(ctx, id, otherItem, func(v string) bool { return v == "ours" })
+	assert.ErrorIs(t, err, store.ErrSecretNotFound)
 }
 
-// TestIndexRecordsItems: a secret written through a Tx has its keyring
-// item recorded in its entry, and Store.Secret reads the right secret
-// whether that record is right, stale or another entry's.
+// locate is Keyring.Locate, which only the Secret Service's keyring has
+// (the tests calling it skip elsewhere, but must compile everywhere).
+func locate(ctx context.Context, k *store.Keyring, id string) (string, error) {
+	return any(k).(store.Locator).Locate(ctx, id)
+}
+
+// TestIndexRecordsItems: a secret written through a Tx for an entry with
+// a check has its keyring item recorded in its entry (one without a check
+// has none: get could not trust what it found there), and Store.Secret
+// reads the right secret whether that record is right, stale or another
+// entry's.
 func TestIndexRecordsItems(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("items have paths in the Secret Service")
@@ -71,28 +90,41 @@ func TestIndexRecordsItems(t *testing.T) {
 	ctx := context.Background()
 	kr := &store.Keyring{Service: store.Service + "-itemtest", Timeout: k.Timeout}
 	st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: kr}
-	var a, b string
+	checkA, err := store.NewCheck("secret-a")
+	require.NoError(t, err)
+	checkB, err := store.NewCheck("secret-b")
+	require.NoError(t, err)
+	var a, b, c string
 	require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
 		var err error
 		if a, err = addEntry(tx, "https://bitbucket.org/ws/a", "secret-a"); err != nil {
 			return err
 		}
-		b, err = addEntry(tx, "https://bitbucket.org/ws/b", "secret-b")
-		return err
+		if b, err = addEntry(tx, "https://bitbucket.org/ws/b", "secret-b"); err != nil {
+			return err
+		}
+		if c, err = addEntry(tx, "https://bitbucket.org/ws/c", "secret-c"); err != nil {
+			return err
+		}
+		ea, _ := tx.Index.Find(a)
+		eb, _ := tx.Index.Find(b)
+		ea.Check, eb.Check = checkA, checkB
+		return nil
 	}))
 	t.Cleanup(func() {
 		_ = kr.Delete(ctx, a)
 		_ = kr.Delete(ctx, b)
+		_ = kr.Delete(ctx, c)
 	})
 	ix, err := st.Load()
 	require.NoError(t, err)
 	ea, _ := ix.Find(a)
 	eb, _ := ix.Find(b)
+	ec, _ := ix.Find(c)
 	require.NotEmpty(t, ea.Item)
 	require.NotEmpty(t, eb.Item)
 	assert.NotEqual(t, ea.Item, eb.Item)
-	checkA, err := store.NewCheck("secret-a")
-	require.NoError(t, err)
+	assert.Empty(t, ec.Item, "no check, no item")
 	stale, err := store.NewCheck("secret-a-before")
 	require.NoError(t, err)
 	for _, item := range []string{ea.Item, eb.Item, "", "/org/freedesktop/secrets/collection/login/999999", "not a path"} {
@@ -106,8 +138,6 @@ func TestIndexRecordsItems(t *testing.T) {
 	}
 	// Deleted: not found, even though the entry still names the item.
 	require.NoError(t, kr.Delete(ctx, b))
-	eb.Check, err = store.NewCheck("secret-b")
-	require.NoError(t, err)
 	_, err = st.Secret(ctx, eb)
 	assert.ErrorIs(t, err, store.ErrSecretNotFound)
 }
@@ -203,4 +233,17 @@ func TestRepairIndexesOlderEntries(t *testing.T) {
 			assert.Empty(t, rep.Indexed, "once is enough")
 		})
 	}
+}
+
+// TestLocateUnreachableBus: on a bus ssread cannot reach (here a TCP
+// address), Locate knows no item and says so without an error, so that a
+// write is not undone for it (get then searches through godbus).
+func TestLocateUnreachableBus(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("items have paths in the Secret Service")
+	}
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "tcp:host=127.0.0.1,port=9")
+	item, err := locate(context.Background(), store.NewKeyring(time.Second), "someid")
+	require.NoError(t, err)
+	assert.Empty(t, item)
 }

@@ -24,13 +24,13 @@ type ssSecret struct {
 	ContentType string
 }
 
-// busLookup reads a secret in three calls (SearchItems, OpenSession
-// "plain", GetSecrets) where go-keyring's Get makes seven, because get runs
-// on every fetch. It finds the items go-keyring writes (attributes service
-// and username). ok is false when the item is locked: then go-keyring's
-// path, which unlocks (and may prompt), must take over. On Linux it is the
-// fallback of the leaner ssread for buses ssread cannot reach.
-func busLookup(service, id string) (secret string, ok bool, err error) {
+// lookup reads a secret through godbus in three calls (SearchItems,
+// OpenSession "plain", GetSecrets) where go-keyring's Get makes seven. It
+// finds the items go-keyring writes (attributes service and username). ok
+// is false when the item is locked: then go-keyring's path, which unlocks
+// (and may prompt), must take over. On Linux it serves what ssread's
+// direct read hands over (a bus ssread cannot reach, a locked item).
+func lookup(service, id string) (secret string, ok bool, err error) {
 	conn, err := dbus.SessionBus()
 	if err != nil {
 		return "", true, err

@@ -155,8 +155,8 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 // index records the check and keyring item of added tokens that lack them
 // (entries of older versions), so that get reads them directly.
 func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun bool) error {
-	locator, canLocate := s.Secrets.(Locator)
-	changed := false
+	_, canLocate := s.Secrets.(Locator)
+	var changed []string
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
 		if !e.Added() || (e.Check != "" && (e.Item != "" || !canLocate)) || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
@@ -178,15 +178,13 @@ func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun 
 				return err
 			}
 		}
-		if canLocate {
-			if e.Item, err = locator.Locate(ctx, e.ID); err != nil && !errors.Is(err, ErrSecretNotFound) {
-				return err
-			}
-		}
-		changed = true
+		changed = append(changed, e.ID)
 	}
-	if !changed {
+	if len(changed) == 0 {
 		return nil
+	}
+	if err := s.locate(ctx, ix, changed); err != nil {
+		return err
 	}
 	ix.Version = IndexVersion
 	return s.save(ix)

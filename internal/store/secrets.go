@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -73,8 +72,8 @@ func (k *Keyring) GetItem(ctx context.Context, id, item string, want func(string
 	// The value travels through a channel, not a shared variable: after a
 	// timeout the abandoned call may still finish and write it.
 	value := make(chan string, 1)
-	err := k.call(ctx, "read", func(ctx context.Context) error {
-		v, ok, err := lookup(ctx, k.Service, id, item, want)
+	err := k.call(ctx, "read", func(context.Context) error {
+		v, ok, err := lookup(k.Service, id)
 		if !ok {
 			v, err = keyring.Get(k.Service, id)
 		}
@@ -103,7 +102,7 @@ func (k *Keyring) Delete(ctx context.Context, id string) error {
 
 func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) error) error {
 	if err := checkSessionBus(); err != nil {
-		return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
+		return busError(op, err)
 	}
 	timeout := k.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -113,19 +112,10 @@ func (k *Keyring) call(ctx context.Context, op string, fn func(context.Context) 
 	// and the process is about to exit anyway.
 	go func() {
 		introduce()
-		err := fn(ctx)
-		for attempt := 1; transient(err) && attempt < transientTries; attempt++ {
-			time.Sleep(time.Duration(attempt) * transientPause)
-			err = fn(ctx)
-		}
-		done <- err
+		done <- retryTransient(func() error { return fn(ctx) })
 	}()
 	select {
 	case err := <-done:
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// The lean reader's socket deadline is the same bound.
-			return timeoutError(op, timeout)
-		}
 		return classify(op, err)
 	case <-ctx.Done():
 		return timeoutError(op, timeout)
@@ -137,6 +127,10 @@ func (k *Keyring) timeout() time.Duration {
 		return 5 * time.Second
 	}
 	return k.Timeout
+}
+
+func busError(op string, err error) error {
+	return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
 }
 
 func timeoutError(op string, timeout time.Duration) error {
@@ -151,6 +145,17 @@ const (
 	transientTries = 3
 	transientPause = 25 * time.Millisecond // times the attempt number
 )
+
+// retryTransient runs fn until it returns something other than a
+// transient error, at most transientTries times.
+func retryTransient(fn func() error) error {
+	err := fn()
+	for attempt := 1; transient(err) && attempt < transientTries; attempt++ {
+		time.Sleep(time.Duration(attempt) * transientPause)
+		err = fn()
+	}
+	return err
+}
 
 func classify(op string, err error) error {
 	switch {

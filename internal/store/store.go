@@ -150,8 +150,7 @@ type Tx struct {
 	store       *Store
 	journal     []string // ids of secrets that may exist without an entry, as on disk
 	changed     bool
-	written     []string          // secrets set in this Tx, deleted again if it fails
-	items       map[string]string // where the keyring put them (Entry.Item)
+	written     []string // secrets set in this Tx, deleted again if it fails
 	deleteAfter []string
 }
 
@@ -201,6 +200,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		tx.rollback() // secrets written for nothing
 		return nil
 	}
+	if err := s.locate(ctx, ix, tx.written); err != nil {
+		tx.rollback()
+		return fmt.Errorf("saving the token in the keyring: %w", err)
+	}
 	var doomed []string
 	for _, id := range tx.deleteAfter {
 		if !ix.HasID(id) && !slices.Contains(doomed, id) {
@@ -235,11 +238,6 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 				}
 				return fmt.Errorf("deleting the secret of %s from the keyring: %w", id, err)
 			}
-		}
-	}
-	for i := range ix.Entries {
-		if item, ok := tx.items[ix.Entries[i].ID]; ok {
-			ix.Entries[i].Item = item
 		}
 	}
 	ix.Version = IndexVersion
@@ -329,19 +327,29 @@ func (tx *Tx) SetSecret(id, secret string) error {
 		return fmt.Errorf("saving the token in the keyring: %w", err)
 	}
 	tx.written = append(tx.written, id)
-	// Where it went, for get's direct read. Not finding it is fine (get
-	// then searches), but a keyring that cannot answer a search is as
-	// broken as one that cannot store: the write is undone.
-	if l, ok := tx.store.Secrets.(Locator); ok {
-		item, err := l.Locate(tx.ctx, id)
+	return nil
+}
+
+// locate records where the keyring put the secrets of ids (Entry.Item),
+// for the entries get reads directly: those with a check. Not finding one
+// is fine (get then searches), but a keyring that cannot answer a search
+// is as broken as one that cannot store: Update undoes the Tx.
+func (s *Store) locate(ctx context.Context, ix *Index, ids []string) error {
+	l, ok := s.Secrets.(Locator)
+	if !ok {
+		return nil
+	}
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		if e.Check == "" || !slices.Contains(ids, e.ID) {
+			continue
+		}
+		item, err := l.Locate(ctx, e.ID)
 		switch {
 		case err == nil:
-			if tx.items == nil {
-				tx.items = map[string]string{}
-			}
-			tx.items[id] = item
+			e.Item = item
 		case !errors.Is(err, ErrSecretNotFound):
-			return fmt.Errorf("saving the token in the keyring: %w", err)
+			return err
 		}
 	}
 	return nil
