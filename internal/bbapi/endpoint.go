@@ -47,7 +47,7 @@ func ParseBaseURL(raw string) (string, error) {
 		return "", fmt.Errorf("%w: cannot parse %q", ErrBadBaseURL, raw)
 	}
 	switch {
-	case !strings.EqualFold(u.Scheme, "https"):
+	case !bitbucket.EqualFoldASCII(u.Scheme, "https"):
 		return "", fmt.Errorf("%w: %q is not an https URL (tokens never travel over plain http)", ErrBadBaseURL, raw)
 	case u.User != nil:
 		return "", fmt.Errorf("%w: it must not hold a user name or password", ErrBadBaseURL)

@@ -1,5 +1,8 @@
 package bitbucket
 
+// LowerASCII lower-cases ASCII letters only, for the same reason.
+func LowerASCII(s string) string { return asciiLower(s) }
+
 // EqualFoldASCII compares case-insensitively for ASCII letters only.
 // Protocols, hosts, slugs and Bitbucket usernames are ASCII; Unicode case
 // folding (strings.EqualFold) would let look-alikes such as U+017F (ſ) or

@@ -25,7 +25,7 @@ const CloudHost = "bitbucket.org"
 
 // ParseFlavor accepts the names users type for a flavour.
 func ParseFlavor(s string) (Flavor, error) {
-	switch strings.ToLower(s) {
+	switch asciiLower(s) {
 	case "cloud":
 		return Cloud, nil
 	case "datacenter", "data-center", "dc", "server":
@@ -167,10 +167,11 @@ func ParseScope(raw string) (Scope, error) {
 
 // CleanPath splits a path (already percent-decoded) into segments, dropping
 // leading and trailing slashes. ok is false for paths that could be read two
-// ways by a server (".", "..", empty segments, leftover '%' escapes,
-// backslashes, '?' or '#' (a query or fragment once written into a URL),
-// control characters): those must never be matched against a path scope.
-// It keeps ".git": only the repository segment may drop it (RequestPath).
+// ways by a server: dot segments (see isDotSegment), empty segments,
+// leftover '%' escapes, backslashes, '?' or '#' (a query or fragment once
+// written into a URL), control characters. Those must never be matched
+// against a path scope. It keeps ".git": only the repository segment may
+// drop it (RequestPath).
 func CleanPath(p string) (segs []string, ok bool) {
 	p = strings.Trim(p, "/")
 	if p == "" {
@@ -178,7 +179,7 @@ func CleanPath(p string) (segs []string, ok bool) {
 	}
 	parts := strings.Split(p, "/")
 	for _, s := range parts {
-		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "%\\?#") {
+		if s == "" || isDotSegment(s) || strings.ContainsAny(s, "%\\?#") {
 			return nil, false
 		}
 		for _, r := range s {
@@ -188,6 +189,15 @@ func CleanPath(p string) (segs []string, ok bool) {
 		}
 	}
 	return parts, true
+}
+
+// isDotSegment reports whether a server may read the segment as "." or
+// "..", or as nothing at all: Tomcat (which Data Center runs on) drops a
+// segment's ";parameters" before resolving dot segments, so "..;" and
+// "..;x" climb a level, and ";x" is an empty segment.
+func isDotSegment(s string) bool {
+	name, _, _ := strings.Cut(s, ";")
+	return name == "" || name == "." || name == ".."
 }
 
 // RequestPath is CleanPath for a path git sends, with the ".git" of the
@@ -210,7 +220,7 @@ func trimRepoGit(f Flavor, segs []string) ([]string, bool) {
 		return segs, true
 	}
 	name := strings.TrimSuffix(segs[i], ".git")
-	if name == "" || name == "." || name == ".." {
+	if isDotSegment(name) {
 		return nil, false
 	}
 	out := slices.Clone(segs)
@@ -325,16 +335,16 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 		return Scope{}, "", fmt.Errorf("%w: empty URL", ErrBadURL)
 	}
 	if isSSH(raw) {
-		return Scope{}, "", fmt.Errorf("%w: %s is an SSH remote; use its https clone URL", ErrSSHURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: %s is an SSH remote; use its https clone URL", ErrSSHURL, RedactURL(raw))
 	}
 	if !strings.Contains(raw, "://") {
 		raw = "https://" + raw
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Scope{}, "", fmt.Errorf("%w: cannot parse %s", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: cannot parse %s", ErrBadURL, RedactURL(raw))
 	}
-	switch strings.ToLower(u.Scheme) {
+	switch asciiLower(u.Scheme) {
 	case "https":
 	case "http":
 		return Scope{}, "", ErrNotHTTPS
@@ -349,7 +359,7 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 	// unescaped '/' after a port-like start ("123/...") parses as a path.
 	segs, ok := CleanPath(u.Path)
 	if !ok {
-		return Scope{}, "", fmt.Errorf("%w: the path of %s has empty, '.' or '..' segments or escapes", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: the path of %s has empty, '.' or '..' segments or escapes", ErrBadURL, RedactURL(raw))
 	}
 	f := flavorOf(host)
 	if f == Cloud {
@@ -358,13 +368,13 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 		segs = dataCenterScope(segs)
 	}
 	if segs, ok = trimRepoGit(f, segs); !ok {
-		return Scope{}, "", fmt.Errorf("%w: the path of %s names no repository", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: the path of %s names no repository", ErrBadURL, RedactURL(raw))
 	}
 	// A repository that still ends in ".git" (repo.git.git, REPO.GIT) is
 	// ambiguous: which name does the user mean, and which URL will git
 	// send? Refuse rather than store a scope git's requests may miss.
 	if i := repoIndex(f, segs); i >= 0 && i < len(segs) && len(segs[i]) >= 4 && EqualFoldASCII(segs[i][len(segs[i])-4:], ".git") {
-		return Scope{}, "", fmt.Errorf("%w: the repository in %s still ends in .git once its .git suffix is dropped: which repository is meant?", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: the repository in %s still ends in .git once its .git suffix is dropped: which repository is meant?", ErrBadURL, RedactURL(raw))
 	}
 	// The index keeps the scope as a URL, which ParseScope cleans again: a
 	// segment that still ends in ".git" ("repo.git.git", or Cloud's
@@ -372,13 +382,13 @@ func ParseUserURL(raw string, flavorOf func(host string) Flavor) (Scope, Flavor,
 	// which repository such a URL names is ambiguous.
 	path := CanonicalPath(f, segs)
 	if again, ok := CleanPath(path); !ok || strings.Join(again, "/") != path {
-		return Scope{}, "", fmt.Errorf("%w: the path of %s would not read back as the same scope", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: the path of %s would not read back as the same scope", ErrBadURL, RedactURL(raw))
 	}
 	sc := Scope{Host: host, Path: path}
 	// A scope is shown as a URL that users paste back (remove): one that
 	// ends in white space would lose it to the TrimSpace above.
 	if s := sc.String(); strings.TrimSpace(s) != s {
-		return Scope{}, "", fmt.Errorf("%w: the path of %s ends in white space", ErrBadURL, redactUserinfo(raw))
+		return Scope{}, "", fmt.Errorf("%w: the path of %s ends in white space", ErrBadURL, RedactURL(raw))
 	}
 	return sc, f, nil
 }
@@ -426,7 +436,7 @@ func dataCenterScope(segs []string) []string {
 }
 
 func isSSH(raw string) bool {
-	if strings.HasPrefix(strings.ToLower(raw), "ssh://") || strings.HasPrefix(strings.ToLower(raw), "git@") {
+	if lower := asciiLower(raw); strings.HasPrefix(lower, "ssh://") || strings.HasPrefix(lower, "git@") {
 		return true
 	}
 	// scp-like [user@]host:path has a ':' before any '/' and no "://", as
@@ -447,25 +457,57 @@ func isSSH(raw string) bool {
 	return false
 }
 
-// redactUserinfo keeps a password pasted inside a URL out of messages. A
-// pasted password may hold an unescaped '/', '?', '#' or '@' (Data Center
-// tokens are base64), so the userinfo is taken to end at the last '@': in
-// the rare URL with an '@' in its path this masks too much, never too little.
-func redactUserinfo(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
+// RedactURL keeps the secrets a URL may carry out of messages: the
+// password of its userinfo, and a user name that looks like a token
+// (https://ATCTT…@bitbucket.org, or https://eve%3AATATT…@ once decoded).
+// Both become "****". A URL without a scheme (alice:pw@host/path) is read
+// the same way. A pasted password may hold an unescaped '/', '?', '#' or
+// '@' (Data Center tokens are base64), so the userinfo is taken to end at
+// the last '@': in the rare URL with an '@' in its path this masks too
+// much, never too little.
+func RedactURL(raw string) string {
+	prefix, rest := "", raw
+	if scheme, r, ok := strings.Cut(raw, "://"); ok {
+		prefix, rest = scheme+"://", r
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
 		return raw
 	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass && !strings.ContainsAny(user, "/?#") {
-			return scheme + "://" + user + ":****@" + rest[at+1:]
-		}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if strings.ContainsAny(user, "/?#") {
+		return raw // the '@' is in the path, not in a userinfo
 	}
-	return raw
+	masked := NameHoldsToken(user)
+	if !hasPass && !masked {
+		return raw
+	}
+	if masked {
+		user = "****"
+	}
+	if hasPass {
+		return prefix + user + ":****@" + rest[at+1:]
+	}
+	return prefix + user + "@" + rest[at+1:]
 }
 
-// RedactURL is redactUserinfo for callers outside the package.
-func RedactURL(raw string) string { return redactUserinfo(raw) }
+// NameHoldsToken reports whether a user name, as written or
+// percent-decoded (where it may hide a "name:token" pair), holds a token.
+func NameHoldsToken(user string) bool {
+	if LooksLikeToken(user) {
+		return true
+	}
+	decoded, err := url.PathUnescape(user)
+	if err != nil {
+		decoded = user
+	}
+	for part := range strings.SplitSeq(decoded, ":") {
+		if LooksLikeToken(part) {
+			return true
+		}
+	}
+	return false
+}
 
 func indexOf(segs []string, s string) int {
 	for i, v := range segs {

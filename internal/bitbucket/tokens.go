@@ -1,6 +1,9 @@
 package bitbucket
 
-import "strings"
+import (
+	"math"
+	"strings"
+)
 
 // Token prefixes observed on Bitbucket Cloud (undocumented: used to default
 // a token's kind and to recognise dead app passwords, never to refuse an
@@ -14,6 +17,120 @@ const (
 	PrefixDataCenter = "BBDC-"
 )
 
+// tokenPrefixes are every prefix above, for recognising a token anywhere.
+var tokenPrefixes = []string{PrefixAPIToken, PrefixAccessToken, PrefixAppPassword, PrefixDataCenter}
+
 // IsAppPassword reports whether a secret is a Bitbucket app password,
 // which stopped working on 28 July 2026.
 func IsAppPassword(secret string) bool { return strings.HasPrefix(secret, PrefixAppPassword) }
+
+// HasTokenPrefix reports whether s starts with a known Bitbucket token
+// prefix. Letter case counts: host names such as bbdc-prod.example.com
+// are not tokens.
+func HasTokenPrefix(s string) bool {
+	for _, p := range tokenPrefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// MinMaskedToken is the shortest text taken for a token by its prefix
+// alone: "ATATT" in a sentence is a word, not a secret.
+const MinMaskedToken = 16
+
+// LooksLikeToken reports whether s may be a token, for masking it where a
+// name is expected (a URL's user name, a command's argument). It errs
+// towards yes: a known prefix, or long text in a token's alphabet that
+// mixes upper case, lower case and digits with little repetition (or is
+// long hexadecimal). Names people choose (alice, x-token-auth,
+// jenkins-build-2024, first.last) are not.
+func LooksLikeToken(s string) bool {
+	if !inTokenAlphabet(s) {
+		return false
+	}
+	if HasTokenPrefix(s) && len(s) >= MinMaskedToken {
+		return true
+	}
+	if len(s) >= 32 && isHex(s) {
+		return true
+	}
+	return len(s) >= 20 && mixesClasses(s) && charEntropy(s) >= 3.5
+}
+
+// Checkable reports whether a keyed check of s (a salted MAC kept in a
+// file) reveals nothing about it: a Bitbucket token of a known format
+// (its prefix and 16 characters or more), or long random text. It errs
+// towards no: a password a person chose could be guessed from its check
+// with a dictionary, however long it is.
+func Checkable(s string) bool {
+	if !inTokenAlphabet(s) {
+		return false
+	}
+	for _, p := range []string{PrefixAPIToken, PrefixAccessToken, PrefixDataCenter} {
+		if strings.HasPrefix(s, p) && len(s) >= len(p)+16 {
+			return true
+		}
+	}
+	// Random base64 of 40 characters or more measures at least 4.3 bits a
+	// character; words, names and repeated phrases stay well below.
+	return len(s) >= 40 && mixesClasses(s) && charEntropy(s) >= 4.2
+}
+
+// inTokenAlphabet: tokens are base64 or base64url, possibly with '-', '.'
+// or '~' separators; anything else (spaces, '@', ':') is not one.
+func inTokenAlphabet(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '+', c == '/', c == '=', c == '_', c == '-', c == '.', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// mixesClasses: upper case, lower case and digits all occur.
+func mixesClasses(s string) bool {
+	var upper, lower, digit bool
+	for i := range len(s) {
+		c := s[i]
+		upper = upper || 'A' <= c && c <= 'Z'
+		lower = lower || 'a' <= c && c <= 'z'
+		digit = digit || '0' <= c && c <= '9'
+	}
+	return upper && lower && digit
+}
+
+// charEntropy is the Shannon entropy of s's byte distribution, in bits
+// per byte.
+func charEntropy(s string) float64 {
+	var counts [256]int
+	for i := range len(s) {
+		counts[s[i]]++
+	}
+	h, n := 0.0, float64(len(s))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}

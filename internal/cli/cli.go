@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
 )
@@ -65,15 +66,28 @@ func (e usageError) Is(t error) bool {
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // Main runs one command and returns the exit code.
-func Main(env Env) int {
+//
+// Every line it writes for people (errors, notices, reports, traces) goes
+// through one redact.Redactor, which knows the secrets the arguments carry
+// and every secret read later: stdout of get, which is git's and must
+// carry the token, is the only stream that does not.
+func Main(env Env) (code int) {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
+	red := redact.New()
+	for _, a := range env.Args {
+		red.AddArg(a)
+	}
+	env.Stderr = red.Writer(env.Stderr)
 	if len(env.Args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
 		return ExitUsage
 	}
 	op, args := env.Args[0], env.Args[1:]
+	if op != "get" {
+		env.Stdout = red.Writer(env.Stdout)
+	}
 	switch op {
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
@@ -92,12 +106,22 @@ func Main(env Env) int {
 		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: unknown command %q (see git-credential-bbtoken help)\n", op)
 		return ExitUsage
 	}
-	tr, err := trace.Open(env.Getenv(trace.EnvVar), env.Stderr)
+	tr, err := trace.Open(env.Getenv(trace.EnvVar), env.Stderr, red)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %v\n", err)
 		return ExitUsage
 	}
 	defer tr.Close()
+	// A bug must not become a stack trace on git's terminal, with whatever
+	// the panic's value holds: one masked line instead.
+	defer func() {
+		if p := recover(); p != nil {
+			msg := oneLine(fmt.Sprint(p))
+			tr.Printf("%s: panic: %s", op, msg)
+			fmt.Fprintf(env.Stderr, "git-credential-bbtoken: %s: internal error: %s (please report it)\n", op, msg)
+			code = ExitError
+		}
+	}()
 	r := &runner{env: env, trace: tr}
 	if err := cmd(r, args); err != nil {
 		msg := oneLine(err.Error())

@@ -76,6 +76,9 @@ func (r *runner) verify(args []string) error {
 	arg := ""
 	if len(pos) == 1 {
 		arg = pos[0]
+		if err := refuseToken(arg); err != nil {
+			return err
+		}
 	}
 	now := time.Now()
 	if r.env.Now != nil {
@@ -307,7 +310,7 @@ func (r *runner) plan(ctx context.Context, h *helper.Helper, ix *store.Index, e 
 // checked.
 func verifyAuth(e *store.Entry, f bitbucket.Flavor) (a bbapi.Auth, skip string) {
 	if e.AuthType != "" {
-		if !strings.EqualFold(e.AuthType, "Bearer") {
+		if !bitbucket.EqualFoldASCII(e.AuthType, "Bearer") {
 			return a, fmt.Sprintf("authtype %q cannot be checked", e.AuthType)
 		}
 		return bbapi.Auth{Bearer: true}, ""

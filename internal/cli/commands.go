@@ -104,8 +104,8 @@ func (r *runner) add(args []string) error {
 	url := ""
 	if len(pos) == 1 {
 		url = pos[0]
-		if looksLikeToken(url) {
-			return usagef("the argument looks like a token, not a URL: tokens are read from stdin or a hidden prompt, never from arguments (if it was a real token it may now be in your shell history: consider revoking it)")
+		if err := refuseToken(url); err != nil {
+			return err
 		}
 	} else {
 		url, err = gitrepo.RemoteURL(r.env.Dir, "origin")
@@ -270,6 +270,9 @@ func (r *runner) remove(args []string) error {
 	if len(pos) != 1 {
 		return usagef("%s", commandUsage["remove"])
 	}
+	if err := refuseToken(pos[0]); err != nil {
+		return err
+	}
 	h, err := r.helper(r.interactive())
 	if err != nil {
 		return err
@@ -322,6 +325,9 @@ func (r *runner) setup(args []string) error {
 	type target struct{ host, url string }
 	var targets []target
 	for _, raw := range hosts {
+		if err := refuseToken(raw); err != nil {
+			return err
+		}
 		sc, _, err := bitbucket.ParseUserURL(raw, bitbucket.DefaultFlavor)
 		if err != nil {
 			return fmt.Errorf("--host %s: %w", bitbucket.RedactURL(raw), err)
@@ -418,18 +424,18 @@ func (r *runner) setup(args []string) error {
 	return nil
 }
 
-// looksLikeToken catches a token pasted where the URL goes: no scheme, no
-// path, no dot, and a Bitbucket token prefix or a token-like length.
-func looksLikeToken(arg string) bool {
+// refuseToken catches a token pasted where a URL or an id goes: no
+// scheme, path or dot, and a Bitbucket token prefix, a token-like length
+// or random-looking text. Messages never show it (see Main), but the user
+// should know where it went.
+func refuseToken(arg string) error {
 	if strings.ContainsAny(arg, "/.:@") {
-		return false
+		return nil
 	}
-	for _, p := range []string{bitbucket.PrefixAPIToken, bitbucket.PrefixAccessToken, bitbucket.PrefixAppPassword, bitbucket.PrefixDataCenter} {
-		if strings.HasPrefix(arg, p) {
-			return true
-		}
+	if !bitbucket.HasTokenPrefix(arg) && !bitbucket.LooksLikeToken(arg) && len(arg) < 32 {
+		return nil
 	}
-	return len(arg) >= 32
+	return usagef("the argument looks like a token, not a URL or an id: tokens are read from stdin or a hidden prompt, never from arguments (if it was a real token it may now be in your shell history: consider revoking it)")
 }
 
 func (r *runner) repair(args []string) error {
@@ -482,6 +488,13 @@ func (r *runner) repair(args []string) error {
 			fmt.Fprintf(out, "would record where %d token(s) added by an older version are kept, so get reads them directly\n", n)
 		} else {
 			fmt.Fprintf(out, "recorded where %d token(s) added by an older version are kept: get reads them directly now\n", n)
+		}
+	}
+	if n := len(rep.Unchecked); n > 0 {
+		if o.DryRun {
+			fmt.Fprintf(out, "would drop the check an older version kept of %d value(s) that are not tokens (%s): a password could be guessed from one\n", n, strings.Join(rep.Unchecked, ", "))
+		} else {
+			fmt.Fprintf(out, "dropped the check an older version kept of %d value(s) that are not tokens (%s)\n", n, strings.Join(rep.Unchecked, ", "))
 		}
 	}
 	for _, e := range rep.Missing {

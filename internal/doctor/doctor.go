@@ -10,6 +10,7 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ const (
 	fixNone   fixKind = iota
 	fixSetup          // re-run setup for host
 	fixRepair         // delete orphaned secrets
+	fixMode           // make the index private again (readable by others)
 )
 
 // Fixable reports whether --fix acts on the finding.
@@ -150,6 +152,20 @@ func (d *Doctor) Check(ctx context.Context) []Finding {
 	return out
 }
 
+// fixMode makes an index that others can read private again. Only that
+// case: an index others could write may have been changed, which the user
+// must look at first.
+func (d *Doctor) fixMode() string {
+	target, err := d.Store.Target()
+	if err == nil {
+		err = os.Chmod(target, 0o600)
+	}
+	if err != nil {
+		return "could not make the index private: " + oneLine(err.Error())
+	}
+	return "made " + target + " private (mode 0600)"
+}
+
 // Fix does what --fix may do about the findings, once per host and once for
 // the orphans, and returns one line per thing it did.
 func (d *Doctor) Fix(ctx context.Context, findings []Finding) []string {
@@ -158,6 +174,8 @@ func (d *Doctor) Fix(ctx context.Context, findings []Finding) []string {
 	repair := false
 	for _, f := range findings {
 		switch f.repair {
+		case fixMode:
+			done = append(done, d.fixMode())
 		case fixSetup:
 			if !slices.Contains(hosts, f.host) {
 				hosts = append(hosts, f.host)

@@ -1,40 +1,23 @@
 package doctor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/gitcmd"
 )
 
-// gitTimeout bounds every read-only git command doctor runs.
-const gitTimeout = 15 * time.Second
-
 // runGit runs git in dir with env (nil: this process's environment) and
-// returns its stdout. A non-zero exit is an *exec.ExitError.
+// returns its stdout. A non-zero exit is a *gitcmd.Error.
 func (d *Doctor) runGit(ctx context.Context, dir string, env []string, stdin string, args ...string) (stdout, stderr []byte, err error) {
-	ctx, cancel := context.WithTimeout(ctx, gitTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, d.gitPath(), args...)
-	cmd.Dir = dir
-	cmd.Env = env
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 2 * time.Second
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("git %s: no answer within %s", strings.Join(args, " "), gitTimeout)
-	}
-	return out.Bytes(), errb.Bytes(), err
+	res, err := gitcmd.Cmd{Path: d.Git, Dir: dir, Env: env, Stdin: stdin}.Run(ctx, args...)
+	return res.Stdout, res.Stderr, err
 }
 
 func (d *Doctor) gitPath() string {
@@ -84,13 +67,13 @@ func (d *Doctor) readCredentialConfig(ctx context.Context, dir string) ([]config
 	args := []string{"config", "--show-origin", "--show-scope", "-z", "--get-regexp", `^credential\.`}
 	out, _, err := d.runGit(ctx, dir, d.Env, "", args...)
 	withScope := true
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() != 1 {
+	var exit *gitcmd.Error
+	if errors.As(err, &exit) && exit.ExitCode != 1 {
 		// git before 2.26 has no --show-scope.
 		withScope = false
 		out, _, err = d.runGit(ctx, dir, d.Env, "", append(args[:2:2], args[3:]...)...)
 	}
-	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+	if errors.As(err, &exit) && exit.ExitCode == 1 {
 		return nil, nil // nothing set
 	}
 	if err != nil {
@@ -194,7 +177,7 @@ func splitURL(raw string) (parsedURL, bool) {
 	if !ok || scheme == "" {
 		return u, false
 	}
-	u.scheme = strings.ToLower(scheme)
+	u.scheme = bitbucket.LowerASCII(scheme)
 	authority, p, _ := strings.Cut(rest, "/")
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		userinfo := authority[:at]
@@ -206,7 +189,7 @@ func splitURL(raw string) (parsedURL, bool) {
 	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.Contains(authority[i:], "]") {
 		host, port = authority[:i], authority[i+1:]
 	}
-	u.host = strings.ToLower(host)
+	u.host = bitbucket.LowerASCII(host)
 	if (u.scheme == "https" && port == "443") || (u.scheme == "http" && port == "80") {
 		port = ""
 	}
@@ -286,7 +269,7 @@ func viewFor(entries []configEntry, t target) credentialView {
 		if !ok || !matches(sub, t) {
 			continue
 		}
-		switch strings.ToLower(name) {
+		switch bitbucket.LowerASCII(name) {
 		case "helper":
 			if e.Bare {
 				continue // git rejects a helper without a value
@@ -333,7 +316,7 @@ func parseBool(e configEntry) (bool, bool) {
 	if e.Bare {
 		return true, true
 	}
-	switch strings.ToLower(strings.TrimSpace(e.Value)) {
+	switch bitbucket.LowerASCII(strings.TrimSpace(e.Value)) {
 	case "true", "yes", "on", "1":
 		return true, true
 	case "false", "no", "off", "0", "":
@@ -441,7 +424,7 @@ func isOurs(cmd string, known []string) bool {
 	}
 	for _, p := range progs {
 		base := path.Base(strings.ReplaceAll(p, `\`, "/"))
-		if strings.TrimSuffix(strings.ToLower(base), ".exe") == ProgramName {
+		if strings.TrimSuffix(bitbucket.LowerASCII(base), ".exe") == ProgramName {
 			return true
 		}
 	}

@@ -342,7 +342,7 @@ func useHTTPPathFinding(url string, view credentialView) Finding {
 	default:
 		f.Level = Action
 		f.Message = fmt.Sprintf("credential.useHttpPath is false (%s, %s): git drops the repository path, so only host-wide tokens (API, personal) can match", e.where(), e.Key)
-		if e.Scope == "system" || (e.Scope == "global" && strings.EqualFold(e.Key, "credential."+url+".usehttppath")) {
+		if e.Scope == "system" || (e.Scope == "global" && bitbucket.EqualFoldASCII(e.Key, "credential."+url+".usehttppath")) {
 			f.Fix, f.repair = setupFix, fixSetup
 		} else {
 			f.Fix = fmt.Sprintf("remove `%s` from %s, or set it to true", e.Key, cmp.Or(e.file(), e.where()))

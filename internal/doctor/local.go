@@ -48,9 +48,12 @@ func (d *Doctor) checkIndex() (*store.Index, []Finding) {
 		f.Level = Action
 		f.Message, f.Fix = splitFix(err.Error())
 		switch {
+		case errors.Is(err, store.ErrIndexReadable):
+			f.Message = "readable by other users while it holds token checks, so this helper refuses it"
+			f.Fix += " (doctor --fix does it)"
+			f.repair = fixMode
 		case errors.Is(err, store.ErrIndexUnsafe):
-			f.Message = "writable by other users, so this helper refuses it"
-			f.Fix = "chmod 600 " + path
+			f.Message = "writable by other users, so this helper refuses it (check that nobody changed it)"
 		case errors.Is(err, store.ErrIndexDamaged):
 			f.Fix = "move it aside (mv " + path + " " + path + ".bad; secrets stay in the keyring) and add the tokens again"
 		case errors.Is(err, store.ErrIndexNewer):
@@ -168,6 +171,13 @@ func (d *Doctor) checkOrphans(ctx context.Context) []Finding {
 		f := base
 		f.Level, f.repair = Warn, fixRepair
 		f.Message = fmt.Sprintf("%d token(s) added by an older version have no recorded keyring item, so get searches the keyring for them (slower with many items): %s", len(rep.Indexed), someIDs(rep.Indexed))
+		f.Fix = Command + " doctor --fix (or " + Command + " repair)"
+		out = append(out, f)
+	}
+	if len(rep.Unchecked) > 0 {
+		f := base
+		f.Level, f.repair = Action, fixRepair
+		f.Message = fmt.Sprintf("the index keeps a check of %d value(s) that are not tokens (passwords an older version imported): %s; a password could be guessed from its check", len(rep.Unchecked), someIDs(rep.Unchecked))
 		f.Fix = Command + " doctor --fix (or " + Command + " repair)"
 		out = append(out, f)
 	}

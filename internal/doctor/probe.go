@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/gitcmd"
 )
 
 // probeResult is what the real git did for a credential request: the
@@ -34,23 +35,16 @@ func (d *Doctor) probeHelpers(ctx context.Context, dir string, t target) probeRe
 	if timeout <= 0 {
 		timeout = DefaultProbeTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, d.gitPath(), "credential", "fill")
-	cmd.Dir = dir
-	cmd.Env = probeEnv(d.Env)
-	cmd.Stdin = strings.NewReader("protocol=" + t.scheme + "\nhost=" + t.hostPort() + "\n\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	res := probeResult{Commands: parseTrace(stderr.Bytes())}
-	answered := bytes.Contains(stdout.Bytes(), []byte("\npassword=")) || bytes.HasPrefix(stdout.Bytes(), []byte("password=")) ||
-		bytes.Contains(stdout.Bytes(), []byte("credential="))
-	stdout.Reset() // may hold a secret: never kept
-	var exit *exec.ExitError
+	cmd := gitcmd.Cmd{Path: d.Git, Dir: dir, Env: probeEnv(d.Env), Timeout: timeout,
+		Stdin: "protocol=" + t.scheme + "\nhost=" + t.hostPort() + "\n\n"}
+	out, err := cmd.Run(ctx, "credential", "fill")
+	res := probeResult{Commands: parseTrace(out.Stderr)}
+	answered := bytes.Contains(out.Stdout, []byte("\npassword=")) || bytes.HasPrefix(out.Stdout, []byte("password=")) ||
+		bytes.Contains(out.Stdout, []byte("credential="))
+	clear(out.Stdout) // may hold a secret: never kept
+	var exit *gitcmd.Error
 	switch {
-	case ctx.Err() != nil:
+	case errors.Is(err, gitcmd.ErrTimeout):
 		res.Err = fmt.Errorf("git credential fill did not finish within %s (a helper may be waiting for input)", timeout)
 	case err == nil:
 		res.Answered = answered && len(res.Commands) > 0

@@ -69,7 +69,7 @@ func splitRemoteURL(raw string) (remoteURL, bool) {
 	if !ok {
 		return r, false
 	}
-	r.scheme = strings.ToLower(scheme)
+	r.scheme = bitbucket.LowerASCII(scheme)
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		user, _, hasPass := strings.Cut(rest[:at], ":")
 		if !strings.ContainsAny(user, "/?#") {
@@ -90,12 +90,14 @@ func (r remoteURL) clean() string {
 	return s
 }
 
+// redacted is the URL as findings show it: the password masked, and a
+// user name that looks like a token too (bitbucket.RedactURL).
 func (r remoteURL) redacted() string {
 	switch {
 	case r.hasPass:
-		return r.scheme + "://" + r.user + ":****@" + strings.TrimPrefix(r.clean(), r.scheme+"://")
+		return bitbucket.RedactURL(r.scheme + "://" + r.user + ":****@" + strings.TrimPrefix(r.clean(), r.scheme+"://"))
 	case r.hasUser:
-		return r.scheme + "://" + r.user + "@" + strings.TrimPrefix(r.clean(), r.scheme+"://")
+		return bitbucket.RedactURL(r.scheme + "://" + r.user + "@" + strings.TrimPrefix(r.clean(), r.scheme+"://"))
 	}
 	return r.clean()
 }
@@ -111,13 +113,13 @@ func sshParts(raw string) (host, path string) {
 		if i := strings.LastIndexByte(hp, ':'); i >= 0 {
 			hp = hp[:i]
 		}
-		return strings.ToLower(hp), p
+		return bitbucket.LowerASCII(hp), p
 	}
 	hp, p, _ := strings.Cut(raw, ":")
 	if at := strings.LastIndexByte(hp, '@'); at >= 0 {
 		hp = hp[at+1:]
 	}
-	return strings.ToLower(hp), strings.TrimPrefix(p, "/")
+	return bitbucket.LowerASCII(hp), strings.TrimPrefix(p, "/")
 }
 
 func (d *Doctor) checkRemoteURL(name string, push bool, raw string, ix *store.Index, gv gitVersion, hs hostState) []Finding {
@@ -258,7 +260,7 @@ func coveringToken(ix *store.Index, host string, segs []string, safe bool, r rem
 			continue
 		}
 		fixedUser := e.Username == helper.UserAccessToken || e.Username == helper.UserAPIToken || e.AuthType != ""
-		if r.hasUser && r.user != "" && !fixedUser && !strings.EqualFold(e.Username, r.user) {
+		if r.hasUser && r.user != "" && !fixedUser && !bitbucket.EqualFoldASCII(e.Username, r.user) {
 			continue
 		}
 		if depth := len(sc.Segments()); depth > bestDepth {

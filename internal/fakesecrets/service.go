@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -73,6 +74,12 @@ type Fault struct {
 	// until it is unlocked.
 	Locked bool
 	Prompt PromptMode
+	// NotReadyOn: the next NotReadyTimes calls of this method are answered
+	// as gnome-keyring answers a client it has not registered yet ("Method
+	// X is not implemented on interface ...", UnknownMethod), which a
+	// retry clears.
+	NotReadyOn    string
+	NotReadyTimes int
 }
 
 // Secret is the Secret Service's (oayays) secret struct.
@@ -223,33 +230,50 @@ func (s *Service) Items() map[dbus.ObjectPath]Item {
 	return out
 }
 
-// enter records a call and applies the fault. When it returns false the
-// handler must not answer (the connection is gone by then).
-func (s *Service) enter(method string) bool {
+// enter records a call and applies the fault. When it returns an error
+// the handler answers with it instead (or not at all: errGone goes out on
+// a connection that is gone by then).
+func (s *Service) enter(method string) *dbus.Error {
 	s.mu.Lock()
 	s.calls = append(s.calls, method)
-	f := s.fault
+	f := &s.fault
 	if s.died != "" {
 		s.mu.Unlock()
-		return false
+		return errGone
 	}
 	if method == f.DieOn {
 		s.died = method
 	}
+	if method == f.NotReadyOn && f.NotReadyTimes > 0 {
+		f.NotReadyTimes--
+		s.mu.Unlock()
+		return notReady(method)
+	}
+	dieOn, hangOn := f.DieOn, f.HangOn
 	s.mu.Unlock()
 	switch method {
-	case f.DieOn:
+	case dieOn:
 		s.conn.Close()
-		return false
-	case f.HangOn:
+		return errGone
+	case hangOn:
 		select {
 		case s.hung <- method:
 		default:
 		}
 		<-s.release
-		return false
+		return errGone
 	}
-	return true
+	return nil
+}
+
+// notReady is gnome-keyring's answer to a client it has not finished
+// registering: UnknownMethod, the error name a vanished object also gets.
+func notReady(method string) *dbus.Error {
+	iface, name, _ := strings.Cut(method, ".")
+	return &dbus.Error{
+		Name: "org.freedesktop.DBus.Error.UnknownMethod",
+		Body: []any{fmt.Sprintf("Method %s is not implemented on interface org.freedesktop.Secret.%s", name, iface)},
+	}
 }
 
 func (s *Service) nextPath(kind string) dbus.ObjectPath {
@@ -260,8 +284,8 @@ func (s *Service) nextPath(kind string) dbus.ObjectPath {
 }
 
 func (s *Service) getProperty(iface, name string) (dbus.Variant, *dbus.Error) {
-	if !s.enter(MethodGetProperty) {
-		return dbus.MakeVariant(""), errGone
+	if err := s.enter(MethodGetProperty); err != nil {
+		return dbus.MakeVariant(""), err
 	}
 	if iface == ifaceService && name == "Collections" {
 		return dbus.MakeVariant([]dbus.ObjectPath{LoginCollection}), nil
@@ -270,8 +294,8 @@ func (s *Service) getProperty(iface, name string) (dbus.Variant, *dbus.Error) {
 }
 
 func (s *Service) getAllProperties(iface string) (map[string]dbus.Variant, *dbus.Error) {
-	if !s.enter("Properties.GetAll") {
-		return nil, errGone
+	if err := s.enter("Properties.GetAll"); err != nil {
+		return nil, err
 	}
 	if iface == ifaceService {
 		return map[string]dbus.Variant{"Collections": dbus.MakeVariant([]dbus.ObjectPath{LoginCollection})}, nil
@@ -280,16 +304,16 @@ func (s *Service) getAllProperties(iface string) (map[string]dbus.Variant, *dbus
 }
 
 func (s *Service) openSession(algorithm string, _ dbus.Variant) (dbus.Variant, dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodOpenSession) {
-		return dbus.MakeVariant(""), noPrompt, errGone
+	if err := s.enter(MethodOpenSession); err != nil {
+		return dbus.MakeVariant(""), noPrompt, err
 	}
 	if algorithm != "plain" {
 		return dbus.MakeVariant(""), noPrompt, &dbus.Error{Name: "org.freedesktop.DBus.Error.NotSupported", Body: []any{"only plain sessions"}}
 	}
 	path := s.nextPath("session")
 	closeSession := func() *dbus.Error {
-		if !s.enter(MethodClose) {
-			return errGone
+		if err := s.enter(MethodClose); err != nil {
+			return err
 		}
 		_ = s.conn.ExportMethodTable(nil, path, ifaceSession)
 		return nil
@@ -301,8 +325,8 @@ func (s *Service) openSession(algorithm string, _ dbus.Variant) (dbus.Variant, d
 }
 
 func (s *Service) unlock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodUnlock) {
-		return nil, noPrompt, errGone
+	if err := s.enter(MethodUnlock); err != nil {
+		return nil, noPrompt, err
 	}
 	s.mu.Lock()
 	locked, mode := s.locked, s.fault.Prompt
@@ -312,8 +336,8 @@ func (s *Service) unlock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.Obj
 	}
 	path := s.nextPath("prompt")
 	prompt := func(string) *dbus.Error {
-		if !s.enter(MethodPrompt) {
-			return errGone
+		if err := s.enter(MethodPrompt); err != nil {
+			return err
 		}
 		// The signal goes out before the reply; the client listens for it
 		// before it calls Prompt.
@@ -329,8 +353,8 @@ func (s *Service) unlock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.Obj
 		return nil
 	}
 	dismiss := func() *dbus.Error {
-		if !s.enter("Prompt.Dismiss") {
-			return errGone
+		if err := s.enter("Prompt.Dismiss"); err != nil {
+			return err
 		}
 		_ = s.conn.Emit(path, ifacePrompt+".Completed", true, dbus.MakeVariant([]dbus.ObjectPath{}))
 		return nil
@@ -342,8 +366,8 @@ func (s *Service) unlock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.Obj
 }
 
 func (s *Service) lock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodLock) {
-		return nil, noPrompt, errGone
+	if err := s.enter(MethodLock); err != nil {
+		return nil, noPrompt, err
 	}
 	s.mu.Lock()
 	s.locked = true
@@ -372,15 +396,15 @@ func (s *Service) matching(attrs map[string]string) []dbus.ObjectPath {
 }
 
 func (s *Service) search(attrs map[string]string) ([]dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodSearch) {
-		return nil, errGone
+	if err := s.enter(MethodSearch); err != nil {
+		return nil, err
 	}
 	return append([]dbus.ObjectPath{}, s.matching(attrs)...), nil
 }
 
 func (s *Service) serviceSearch(attrs map[string]string) ([]dbus.ObjectPath, []dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodSearchAll) {
-		return nil, nil, errGone
+	if err := s.enter(MethodSearchAll); err != nil {
+		return nil, nil, err
 	}
 	found := append([]dbus.ObjectPath{}, s.matching(attrs)...)
 	s.mu.Lock()
@@ -393,8 +417,8 @@ func (s *Service) serviceSearch(attrs map[string]string) ([]dbus.ObjectPath, []d
 }
 
 func (s *Service) createItem(props map[string]dbus.Variant, secret Secret, replace bool) (dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodCreateItem) {
-		return noPrompt, noPrompt, errGone
+	if err := s.enter(MethodCreateItem); err != nil {
+		return noPrompt, noPrompt, err
 	}
 	label, _ := props[ifaceItem+".Label"].Value().(string)
 	attrs, _ := props[ifaceItem+".Attributes"].Value().(map[string]string)
@@ -446,8 +470,8 @@ func (s *Service) bump() int {
 }
 
 func (s *Service) getSecret(path, session dbus.ObjectPath) (Secret, *dbus.Error) {
-	if !s.enter(MethodGetSecret) {
-		return Secret{}, errGone
+	if err := s.enter(MethodGetSecret); err != nil {
+		return Secret{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -463,8 +487,8 @@ func (s *Service) getSecret(path, session dbus.ObjectPath) (Secret, *dbus.Error)
 }
 
 func (s *Service) deleteItem(path dbus.ObjectPath) (dbus.ObjectPath, *dbus.Error) {
-	if !s.enter(MethodDelete) {
-		return noPrompt, errGone
+	if err := s.enter(MethodDelete); err != nil {
+		return noPrompt, err
 	}
 	s.mu.Lock()
 	if s.locked {
@@ -484,8 +508,8 @@ func (s *Service) deleteItem(path dbus.ObjectPath) (dbus.ObjectPath, *dbus.Error
 }
 
 func (s *Service) itemProperty(path dbus.ObjectPath, iface, name string) (dbus.Variant, *dbus.Error) {
-	if !s.enter(MethodGetProperty) {
-		return dbus.MakeVariant(""), errGone
+	if err := s.enter(MethodGetProperty); err != nil {
+		return dbus.MakeVariant(""), err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -510,8 +534,8 @@ func (s *Service) itemProperty(path dbus.ObjectPath, iface, name string) (dbus.V
 // getSecrets is Service.GetSecrets: the secrets of the unlocked items
 // among those asked for.
 func (s *Service) getSecrets(paths []dbus.ObjectPath, session dbus.ObjectPath) (map[dbus.ObjectPath]Secret, *dbus.Error) {
-	if !s.enter(MethodGetSecrets) {
-		return nil, errGone
+	if err := s.enter(MethodGetSecrets); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

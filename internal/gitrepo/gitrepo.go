@@ -11,9 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/gitcmd"
 )
 
 // ErrNoRepository means the directory is not inside a git work tree.
@@ -29,10 +29,6 @@ type Remote struct {
 	URLs     []string
 	PushURLs []string
 }
-
-// timeout bounds each git call: reading config is instant unless something
-// is badly wrong (a hung network file system).
-const timeout = 10 * time.Second
 
 // RemoteURL returns the first URL of the named remote of the repository
 // containing dir.
@@ -57,19 +53,19 @@ func RemoteURL(dir, name string) (string, error) {
 // order git's configuration lists them.
 func Remotes(dir string) ([]Remote, error) {
 	if _, err := git(dir, "rev-parse", "--git-dir"); err != nil {
-		var exit *exec.ExitError
+		var gerr *gitcmd.Error
 		switch {
-		case !errors.As(err, &exit):
+		case !errors.As(err, &gerr):
 			return nil, err
-		case strings.Contains(err.Error(), "not a git repository"):
+		case strings.Contains(gerr.Stderr, "not a git repository"): // C locale: see gitcmd
 			return nil, fmt.Errorf("%w (%s)", ErrNoRepository, dir)
 		}
 		// git refuses it (e.g. "detected dubious ownership"): say why.
 		return nil, fmt.Errorf("git does not read the repository at %s: %w", dir, err)
 	}
 	out, err := git(dir, "config", "-z", "--get-regexp", `^remote\.`)
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+	var gerr *gitcmd.Error
+	if errors.As(err, &gerr) && gerr.ExitCode == 1 {
 		return nil, nil // no remote.* keys at all
 	}
 	if err != nil {
@@ -110,25 +106,9 @@ func parseRemotes(out []byte) []Remote {
 	return remotes
 }
 
-// git runs git in dir and returns its stdout; a failure carries git's
-// first line of complaint.
+// git runs git in dir and returns its stdout; a failure is a
+// *gitcmd.Error carrying git's first line of complaint.
 func git(dir string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("git %s did not finish within %s", args[0], timeout)
-	}
-	if err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			return nil, fmt.Errorf("running git: %w", err)
-		}
-		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
-		return nil, fmt.Errorf("git %s: %s: %w", args[0], msg, err)
-	}
-	return stdout.Bytes(), nil
+	res, err := gitcmd.Cmd{Dir: dir}.Run(context.Background(), args...)
+	return res.Stdout, err
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/go-git/go-git/v5/config"
@@ -133,5 +134,27 @@ func TestParseRemotesIgnoresOtherKeys(t *testing.T) {
 	want := []Remote{{Name: "a", URLs: []string{"u1"}}, {Name: "b", PushURLs: []string{"p"}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parseRemotes = %+v, want %+v", got, want)
+	}
+}
+
+// TestNotARepositoryInAnyLanguage: outside a work tree, git's complaint is
+// recognised whatever language the user runs git in (LANGUAGE=de makes
+// Debian's git answer in German), since git runs in the C locale here.
+// The control run shows that this git does translate, so the test can
+// fail.
+func TestNotARepositoryInAnyLanguage(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("LC_ALL", "")
+	t.Setenv("LANG", "C.UTF-8")
+	t.Setenv("LANGUAGE", "de")
+	t.Setenv("GIT_CEILING_DIRECTORIES", filepath.Dir(dir))
+	control := exec.Command("git", "-C", dir, "rev-parse", "--git-dir")
+	out, _ := control.CombinedOutput()
+	if !strings.Contains(string(out), "Git-Repository") {
+		t.Fatalf("this machine's git does not answer in German (%q): the test proves nothing here; install git's translations (Debian's git has them)", out)
+	}
+	_, err := Remotes(dir)
+	if !errors.Is(err, ErrNoRepository) {
+		t.Fatalf("Remotes outside a repository with LANGUAGE=de: %v; want ErrNoRepository", err)
 	}
 }

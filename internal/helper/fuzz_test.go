@@ -98,6 +98,12 @@ func FuzzGet(f *testing.F) {
 		{"https", "bitbucket.org", "ws/repo.git/../../x", "", false, ""},
 		{"https", "bitbucket.org", "ws/...git/repo", "", false, ""},
 		{"https", "bitbucket.org", "ws/repo?x", "", false, ""},
+		{"https", "bitbucket.org", "ws/repo.git/..;/..;/ws2/x.git", "", false, ""},
+		{"https", "bitbucket.org", "ws/repo/.;/x.git", "", false, ""},
+		{"https", "bitbucket.org", "ws/repo.git/..;jsessionid=1/x", "", false, ""},
+		{"https", "bitbucket.org", "ws/;x/repo.git", "", false, ""},
+		{"https", "bb.example.com", "scm/PROJ/..;/OTHER/repo.git", "", false, "authtype"},
+		{"https", "bb.example.com", "scm/PROJ/repo;x.git", "", false, "authtype"},
 		{"http", "bitbucket.org", "ws/repo.git", "", false, ""},
 		{"https", "bitbucket.org:8443", "ws/repo.git", "", false, ""},
 		{"https", "bitbucket.org.", "ws/repo.git", "", false, ""},
@@ -215,6 +221,11 @@ func TestFuzzGetFixture(t *testing.T) {
 		{"https", "bitbucket.org", "nouser/x.git", "", "", "e09"},
 		{"https", "bitbucket.org", "", "ALICE", "", "e03"},
 		{"https", "bitbucket.org", "ws/../ws/repo.git", "", "", "e03"},
+		{"https", "bitbucket.org", "ws/repo.git/..;/..;/ws/x.git", "", "", "e03"},
+		{"https", "bitbucket.org", "ws/repo/.;/x.git", "", "", "e03"},
+		{"https", "bitbucket.org", "ws/;x/repo.git", "", "", "e03"},
+		{"https", "bb.example.com", "scm/PROJ/..;/OTHER/repo.git", "", "authtype", "e12"},
+		{"https", "bb.example.com", "scm/PROJ/..;x/PROJ/repo.git", "", "authtype", "e12"},
 		{"http", "bitbucket.org", "ws/repo.git", "", "", ""},
 		{"https", "bb.example.com", "scm/proj/repo.git", "carol", "authtype", "e14"},
 		{"https", "bb.example.com", "scm/PROJ/Repo.git", "", "authtype", "e13"},
@@ -400,8 +411,8 @@ func oracleLower(s string) string {
 // end do not count, a trailing ".git" on the repository segment (Cloud's
 // second, Data Center's after scm/KEY) is ignored, and a path with an
 // empty, '.' or '..' segment (the repository's also after dropping
-// ".git"), an escape, a backslash, '?', '#' or a control character is
-// unsafe.
+// ".git"; and what comes before a ';' counts, as Tomcat reads "..;x"), an
+// escape, a backslash, '?', '#' or a control character is unsafe.
 func oracleSegments(cloud bool, p string) ([]string, bool) {
 	p = strings.Trim(p, "/")
 	if p == "" {
@@ -412,7 +423,7 @@ func oracleSegments(cloud bool, p string) ([]string, bool) {
 		if strings.ContainsAny(s, "%\\?#\x7f") || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' }) {
 			return nil, false
 		}
-		if s == "" || s == "." || s == ".." {
+		if name, _, _ := strings.Cut(s, ";"); name == "" || name == "." || name == ".." {
 			return nil, false
 		}
 		segs = append(segs, s)
@@ -426,7 +437,7 @@ func oracleSegments(cloud bool, p string) ([]string, bool) {
 	}
 	if repo >= 0 && repo < len(segs) {
 		v := strings.TrimSuffix(segs[repo], ".git")
-		if v == "" || v == "." || v == ".." {
+		if name, _, _ := strings.Cut(v, ";"); name == "" || name == "." || name == ".." {
 			return nil, false
 		}
 		segs[repo] = v

@@ -26,7 +26,7 @@ const (
 	personalTok = "BBDC-personal-bob-4Mn7"
 	dcProjTok   = "BBDC-project-PROJ-5Op8"
 	dcRepoTok   = "BBDC-repo-PROJ-repo-6Qr9"
-	ctxTok      = "BBDC-repo-ctx-7St0"
+	ctxTok      = "BBDC-repo-ctx-bitbucket-7St0"
 )
 
 // datedExpiry is when datedTok expires (00:00 UTC on its expiry date).

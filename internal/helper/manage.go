@@ -87,7 +87,7 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now, Check: check,
 		}
 		for _, old := range slices.Clone(ix.Entries) {
-			if old.URL == e.URL && old.Kind == e.Kind {
+			if SameIdentity(flavor, &old, &e) {
 				ix.Remove(old.ID)
 				tx.DeleteSecretAfterCommit(old.ID)
 				h.Trace.Printf("add: replaces %s", old.ID)
@@ -103,6 +103,32 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 	}
 	h.Trace.Printf("add: %s %s %s token=%s", added.ID, added.Kind, added.URL, o.Token)
 	return added, nil
+}
+
+// SameIdentity reports whether two entries are the same token slot: the
+// same scope, kind and user name (compared as the host's flavour compares
+// user names). Adding a token replaces only the one in its slot: alice's
+// and a build account's personal tokens for one host live side by side.
+func SameIdentity(f bitbucket.Flavor, a, b *store.Entry) bool {
+	if a.URL != b.URL || a.Kind != b.Kind {
+		return false
+	}
+	if f == bitbucket.Cloud {
+		return bitbucket.EqualFoldASCII(a.Username, b.Username)
+	}
+	return a.Username == b.Username
+}
+
+// AddedUsername is the user name an added token of kind k records when
+// add was given username (possibly ""), as decideKind sets it.
+func AddedUsername(f bitbucket.Flavor, k store.Kind, username string) string {
+	switch {
+	case f == bitbucket.Cloud && (k == store.KindRepository || k == store.KindProject || k == store.KindWorkspace):
+		return UserAccessToken
+	case f == bitbucket.Cloud && k == store.KindAPI:
+		return cmp.Or(username, UserAPIToken)
+	}
+	return username
 }
 
 // CheckAddOptions checks what add was given besides the token, so that a
@@ -194,12 +220,12 @@ func decideKind(o AddOptions, sc bitbucket.Scope, f bitbucket.Flavor) (kind stor
 			if o.Username != "" && o.Username != UserAccessToken {
 				return "", "", "", fmt.Errorf("%w: Bitbucket Cloud access tokens always use the username %s: drop --username", ErrBadUsername, UserAccessToken)
 			}
-			username = UserAccessToken
+			username = AddedUsername(f, kind, "")
 		case store.KindAPI:
 			if strings.Contains(o.Username, "@") {
 				return "", "", "", fmt.Errorf("%w: git needs your Bitbucket username, not your Atlassian e-mail (see Personal settings > Account settings), or no --username at all", ErrBadUsername)
 			}
-			username = cmp.Or(o.Username, UserAPIToken)
+			username = AddedUsername(f, kind, o.Username)
 		case store.KindPersonal:
 			return "", "", "", fmt.Errorf("%w: personal HTTP access tokens are a Data Center kind; on Bitbucket Cloud use an API token (--kind api)", ErrBadKind)
 		default:

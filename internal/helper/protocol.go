@@ -218,7 +218,13 @@ func (h *Helper) warnExpiry(ix *store.Index, e *store.Entry) {
 		return
 	}
 	today := now.UTC().Format(time.DateOnly)
-	if h.Store.WarnedOn(e.ID) == today {
+	last, err := h.Store.WarnedOn(e.ID)
+	if err != nil {
+		// Better no warning than one on every fetch: say why instead.
+		h.notice("not warning that %s expires on %s: %v", e.ID, e.Expires, err)
+		return
+	}
+	if last == today {
 		return
 	}
 	days := int(left.Hours() / 24)
@@ -289,12 +295,14 @@ func ourState(q *credential.Credential) string {
 	return ""
 }
 
-// given is the secret git approved or rejected.
+// given is the secret git approved or rejected. An empty password is one:
+// behind single sign-on git approves username= and password= (with
+// http.emptyAuth) and expects them back.
 func given(q *credential.Credential) (secretValue, bool) {
 	if q.AuthType != "" && q.Credential != "" {
 		return secretValue{Credential: q.Credential.Reveal(), OAuthRefreshToken: q.OAuthRefreshToken.Reveal()}, true
 	}
-	if q.Password != "" {
+	if q.HasPassword {
 		return secretValue{Password: q.Password.Reveal(), OAuthRefreshToken: q.OAuthRefreshToken.Reveal()}, true
 	}
 	return secretValue{}, false
@@ -322,7 +330,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	case skip != "":
 	case q.Ephemeral:
 		skip = "ephemeral credential"
-	case q.PasswordExpiryUTC != 0 && !time.Unix(q.PasswordExpiryUTC, 0).After(h.now()):
+	case q.PasswordExpiryUTC != 0 && store.ClampExpiry(q.PasswordExpiryUTC) <= h.now().Unix():
 		skip = "already expired"
 	case r.hasPath && !r.safe:
 		skip = "path has '.', '..', empty or escaped segments"
@@ -335,6 +343,9 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	case bitbucket.IsAppPassword(g.Password):
 		// Dead since July 2026 (410): remembering one would only hide tokens.
 		skip = "an app password (they stopped working in July 2026)"
+	case bitbucket.NameHoldsToken(q.Username):
+		// The index is a plain file: a token must not sit in it as a name.
+		skip = "the username looks like a token, and the index, where usernames go, is no place for one"
 	}
 	if skip != "" {
 		h.Trace.Printf("store: nothing stored: %s", skip)
@@ -424,7 +435,7 @@ func sameExpiry(e *store.Entry, q *credential.Credential) bool {
 	if q.PasswordExpiryUTC == 0 {
 		return !ok
 	}
-	return ok && t.Unix() == q.PasswordExpiryUTC
+	return ok && t.Unix() == store.ClampExpiry(q.PasswordExpiryUTC)
 }
 
 // holds reports whether e's secret is g: the wire token, plus the refresh
@@ -505,7 +516,7 @@ func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
 		Created: now, Updated: now,
 	}
 	if q.PasswordExpiryUTC != 0 {
-		e.Expires = time.Unix(q.PasswordExpiryUTC, 0).UTC().Format(time.RFC3339)
+		e.Expires = store.FormatExpiry(q.PasswordExpiryUTC)
 	}
 	if old != nil {
 		e.Created = old.Created

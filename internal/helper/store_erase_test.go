@@ -173,7 +173,6 @@ func TestStoreSkips(t *testing.T) {
 		{"traversal path", q(cloudQ, "path=ws/../x.git", "username=u", "password=path-password")},
 		{"escaped path", q(cloudQ, "path=ws/%2e%2e/x.git", "username=u", "password=path-password")},
 		{"no password", q(cloudQ, "username=u")},
-		{"empty password", q(cloudQ, "username=u", "password=")},
 		{"authtype without credential", q("capability[]=authtype", cloudQ, "authtype=Bearer")},
 	}
 	for _, tt := range tests {

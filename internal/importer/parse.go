@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 )
 
@@ -47,7 +48,8 @@ type Entry struct {
 	Path        string // decoded, without leading or trailing '/'
 }
 
-// Display is the entry's URL without its password.
+// Display is the entry's URL without its password, and with a user name
+// that looks like a token masked.
 func (e Entry) Display() string {
 	s := e.Protocol + "://"
 	if e.HasUsername {
@@ -57,7 +59,7 @@ func (e Entry) Display() string {
 	if e.Path != "" {
 		s += "/" + e.Path
 	}
-	return s
+	return bitbucket.RedactURL(s)
 }
 
 // Parse reads one line the way git's credential-store does

@@ -95,7 +95,7 @@ func classify(it *Item, host string, flavorOf func(string) bitbucket.Flavor) {
 	e := it.Entry
 	tok := e.Password.Reveal()
 	hostURL := "https://" + host
-	if !strings.EqualFold(e.Protocol, "https") {
+	if !bitbucket.EqualFoldASCII(e.Protocol, "https") {
 		it.Verdict, it.Note = Skip, "plain "+e.Protocol+" is never served a token: not imported"
 		it.Fix = "use https remotes, and add the token with " + Command + " add " + hostURL + "/" + e.Path
 		return

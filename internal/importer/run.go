@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -54,7 +56,7 @@ func (r *Report) Count(pred func(Result) bool) int {
 // removes the imported lines from the file. A line that was not imported is
 // never removed.
 func Run(ctx context.Context, h *helper.Helper, o Options) (*Report, error) {
-	data, err := os.ReadFile(o.File)
+	data, err := regfile.ReadFile(o.File, regfile.FollowLinks)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", o.File, err)
 	}
@@ -102,11 +104,14 @@ func isKeyringFault(err error) bool {
 	return errors.Is(err, store.ErrKeyringUnavailable) || errors.Is(err, store.ErrKeyringTimeout)
 }
 
-// importOne adds one token, unless the same token is already stored for the
-// scope, or another token of the same kind is (which import never replaces).
+// importOne adds one token, unless the same token is already stored in
+// its slot (scope, kind and user name), or another token is (which import
+// never replaces).
 func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Result, o Options) {
+	flavor := helper.FlavorOf(ix, hostOf(res.Scope))
+	want := store.Entry{URL: res.Scope, Kind: res.Kind, Username: helper.AddedUsername(flavor, res.Kind, res.Username)}
 	for _, e := range ix.Entries {
-		if e.URL != res.Scope || e.Kind != res.Kind {
+		if !helper.SameIdentity(flavor, &e, &want) {
 			continue
 		}
 		raw, err := h.Store.Secret(ctx, &e)
@@ -114,7 +119,7 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 			res.Err = err
 			return
 		}
-		if err == nil && samePassword(e, raw, res.Entry.Password.Reveal()) && (res.Username == "" || res.Username == e.Username) {
+		if err == nil && samePassword(e, raw, res.Entry.Password.Reveal()) {
 			res.Imported, res.Already, res.ID = true, true, e.ID
 			return
 		}
@@ -135,6 +140,14 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 		return
 	}
 	res.Imported, res.ID = true, added.ID
+}
+
+func hostOf(scope string) string {
+	sc, err := bitbucket.ParseScope(scope)
+	if err != nil {
+		return ""
+	}
+	return sc.Host
 }
 
 func samePassword(e store.Entry, raw, pw string) bool {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 )
 
 // DetectTimeout bounds the whole detection (both requests).
@@ -97,7 +99,7 @@ func marker(h http.Header) string {
 // realmIs reports whether a WWW-Authenticate value carries realm="want"
 // (the realm parameter's name is case-insensitive, its value is not).
 func realmIs(v, want string) bool {
-	lower := strings.ToLower(v)
+	lower := bitbucket.LowerASCII(v)
 	for i := 0; ; {
 		j := strings.Index(lower[i:], "realm=")
 		if j < 0 {

@@ -3,16 +3,15 @@
 package setup
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/gitcmd"
 )
 
 // Git runs `git config --global` commands.
@@ -34,24 +33,18 @@ func (g *Git) run(ctx context.Context, change bool, args ...string) (string, int
 		fmt.Fprintf(g.Out, "would run: git %s\n", shellJoin(full))
 		return "", 0, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, cmp.Or(g.Path, "git"), full...)
-	cmd.Env = g.Env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && !change && exit.ExitCode() == 1 {
+	res, err := gitcmd.Cmd{Path: g.Path, Env: g.Env, Timeout: 30 * time.Second}.Run(ctx, full...)
+	var exit *gitcmd.Error
+	if errors.As(err, &exit) && !change && exit.ExitCode == 1 {
 		return "", 1, nil // key not set
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: git %s: %v: %s", ErrGit, shellJoin(full), err, strings.TrimSpace(stderr.String()))
+		return "", 0, fmt.Errorf("%w: git %s: %v", ErrGit, shellJoin(full), err)
 	}
 	if change {
 		fmt.Fprintf(g.Out, "ran: git %s\n", shellJoin(full))
 	}
-	return stdout.String(), 0, nil
+	return string(res.Stdout), 0, nil
 }
 
 // Helpers returns the helper list configured for a URL in the global file.

@@ -254,6 +254,10 @@ type conn struct {
 	r      *bufio.Reader
 	out    bytes.Buffer
 	serial uint32
+	// err is the first call that could not be encoded: flush reports it
+	// instead of sending, so that it surfaces as itself, not as a reply
+	// that never came.
+	err error
 }
 
 // dial connects to the session bus and queues the authentication; start
@@ -323,9 +327,10 @@ func (c *conn) call(dest string, path dbus.ObjectPath, iface, member string, fla
 	}
 	var buf bytes.Buffer
 	if err := msg.EncodeTo(&buf, binary.LittleEndian); err != nil {
-		// Only our own constant calls are encoded: a failure is a bug
-		// here, reported when the reply is awaited.
-		return 0
+		if c.err == nil {
+			c.err = fmt.Errorf("encoding the %s call: %w", member, err)
+		}
+		return c.serial
 	}
 	// godbus keeps the serial unexported; it sits at bytes 8-11 of the
 	// fixed header.
@@ -336,6 +341,9 @@ func (c *conn) call(dest string, path dbus.ObjectPath, iface, member string, fla
 }
 
 func (c *conn) flush() error {
+	if c.err != nil {
+		return c.err
+	}
 	if c.out.Len() == 0 {
 		return nil
 	}

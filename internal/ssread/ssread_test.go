@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -242,3 +243,46 @@ func uniqueID(t *testing.T) string {
 }
 
 func dbusPath(s string) dbus.ObjectPath { return dbus.ObjectPath(s) }
+
+// TestReadNotReadyIsNotVanished: gnome-keyring answers a client it has not
+// registered yet with UnknownMethod ("not implemented"), the name a
+// vanished object also gets. The read must come back as that transient
+// error, which the caller retries, and never as "not found", which would
+// skip a stored token without a word.
+func TestReadNotReadyIsNotVanished(t *testing.T) {
+	for _, method := range []string{fakesecrets.MethodGetSecrets, fakesecrets.MethodSearchAll, fakesecrets.MethodOpenSession} {
+		t.Run(method, func(t *testing.T) {
+			svc, conn := fakeKeyring(t)
+			create(t, conn, service, "id1", "ATCTT3xFirst")
+			svc.SetFault(fakesecrets.Fault{NotReadyOn: method, NotReadyTimes: 1})
+			_, _, err := ssread.Read(ctx(t), service, "id1", "", nil)
+			require.Error(t, err)
+			assert.True(t, ssread.Transient(err), "%v", err)
+			assert.False(t, ssread.Vanished(err), "%v", err)
+			assert.NotErrorIs(t, err, ssread.ErrNotFound)
+			got, _, err := ssread.Read(ctx(t), service, "id1", "", nil)
+			require.NoError(t, err, "the retry succeeds")
+			assert.Equal(t, "ATCTT3xFirst", got)
+		})
+	}
+}
+
+func TestTransientAndVanished(t *testing.T) {
+	tests := []struct {
+		err                 error
+		transient, vanished bool
+	}{
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownMethod", Body: []any{"Method GetSecrets is not implemented on interface org.freedesktop.Secret.Service"}}, true, false},
+		{fmt.Errorf("GetSecrets: %w", dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownMethod", Body: []any{"Method SearchItems is not implemented on interface org.freedesktop.Secret.Service"}}), true, false},
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownMethod", Body: []any{"Object does not exist at path \u201c/org/freedesktop/secrets/collection/login/7\u201d"}}, false, true},
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownObject", Body: []any{"gone"}}, false, true},
+		{dbus.Error{Name: "org.freedesktop.Secret.Error.NoSuchObject", Body: []any{"no such item"}}, false, true},
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.NoReply", Body: []any{"no reply"}}, false, false},
+		{errors.New("connection reset"), false, false},
+		{nil, false, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.transient, ssread.Transient(tt.err), "Transient(%v)", tt.err)
+		assert.Equal(t, tt.vanished, ssread.Vanished(tt.err), "Vanished(%v)", tt.err)
+	}
+}

@@ -6,21 +6,28 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 )
 
 // An entry's check recognises its keyring value without the keyring: a
 // salted HMAC-SHA256 of the value, truncated to 128 bits, as
 // "v1:SALT:MAC". git's store after every successful fetch then needs no
 // keyring call, and get can read the value straight from Entry.Item and
-// know it is the one written. It is kept only for added tokens (random,
-// 100+ characters: a MAC of one tells nothing), never for a password typed
-// at git's prompt, which could be guessed from it.
+// know it is the one written. It is kept only for values that are
+// Bitbucket tokens (bitbucket.Checkable: a known token format, or long
+// random text, of which a MAC tells nothing), never for a password, which
+// a dictionary could recover from it: NewCheck decides, whoever asks.
 const checkVersion = "v1"
 
 var b64 = base64.RawStdEncoding
 
-// NewCheck returns the check of a keyring value.
+// NewCheck returns the check of a keyring value, or "" when the value may
+// not have one (it is not a token: see bitbucket.Checkable).
 func NewCheck(raw string) (string, error) {
+	if !bitbucket.Checkable(raw) {
+		return "", nil
+	}
 	var salt [16]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return "", err

@@ -96,6 +96,20 @@ func (e *Entry) ExpiresAt() (t time.Time, ok bool, err error) {
 	return t, true, nil
 }
 
+// MaxExpiry is the latest expiry an entry records: RFC 3339 has four-digit
+// years, and git may pass any unix time (password_expiry_utc). A later
+// expiry is recorded as this one, which nobody will see pass; recording
+// it as written would make the entry unreadable, and so expired forever.
+var MaxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// ClampExpiry is a unix time as an entry can record it.
+func ClampExpiry(unix int64) int64 { return min(unix, MaxExpiry.Unix()) }
+
+// FormatExpiry renders a unix time for Entry.Expires (clamped).
+func FormatExpiry(unix int64) string {
+	return time.Unix(ClampExpiry(unix), 0).UTC().Format(time.RFC3339)
+}
+
 // Expired reports whether the entry's expiry is at or before now.
 func (e *Entry) Expired(now time.Time) bool {
 	t, ok, err := e.ExpiresAt()

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
 
 // The index layout, one JSON document:
@@ -85,8 +89,11 @@ func (s *Store) LoadScopes(urls []string) (*Index, error) {
 	for i, u := range urls {
 		want[i] = asciiLower(u)
 	}
-	path := s.Path()
-	f, err := os.Open(path)
+	path, err := s.target()
+	if err != nil {
+		return nil, err
+	}
+	f, err := regfile.Open(path, regfile.FollowLinks)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Index{Version: IndexVersion}, nil
 	}
@@ -94,7 +101,8 @@ func (s *Store) LoadScopes(urls []string) (*Index, error) {
 		return nil, fmt.Errorf("reading token index: %w", err)
 	}
 	defer f.Close()
-	if err := checkPrivate(f, path); err != nil {
+	st, err := s.checkPrivate(f, path)
+	if err != nil {
 		return nil, err
 	}
 	data, release, err := mapFile(f)
@@ -104,8 +112,10 @@ func (s *Store) LoadScopes(urls []string) (*Index, error) {
 	// scanLayout copies what it keeps (json.Unmarshal), so the mapping
 	// can go as soon as it returns.
 	ix, err := scanLayout(data, want)
+	// Checks anywhere in a file others can read: the full decoder says so.
+	readable := err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o044 != 0 && bytes.Contains(data, []byte(`"check":"`))
 	release()
-	if err != nil {
+	if err != nil || readable {
 		full, err := s.Load()
 		if err != nil {
 			return nil, err
@@ -130,6 +140,12 @@ func scanLayout(data []byte, want []string) (*Index, error) {
 	}
 	ix := &Index{Version: h.Version, Hosts: h.Hosts, Settings: h.Settings}
 	closed := false
+	// Every id, not only those of the entries kept: a duplicate anywhere
+	// is a damaged index, which the full decoder reports. A hash of each
+	// id is enough to notice one (a collision only sends the read to the
+	// full decoder, which compares the ids themselves).
+	ids := make(map[uint64]struct{}, bytes.Count(rest, []byte("\n")))
+	seed := maphash.MakeSeed()
 	for len(rest) > 0 {
 		var line []byte
 		line, rest, _ = bytes.Cut(rest, []byte("\n"))
@@ -138,10 +154,15 @@ func scanLayout(data []byte, want []string) (*Index, error) {
 			break
 		}
 		line = bytes.TrimSuffix(line, []byte(","))
-		url, ok := urlOf(line)
+		id, url, ok := idAndURL(line)
 		if !ok {
 			return nil, errLayout
 		}
+		sum := maphash.Bytes(seed, id)
+		if _, dup := ids[sum]; dup {
+			return nil, errLayout
+		}
+		ids[sum] = struct{}{}
 		if !wanted(want, url) {
 			continue
 		}
@@ -157,29 +178,29 @@ func scanLayout(data []byte, want []string) (*Index, error) {
 	return ix, nil
 }
 
-// urlOf reads the "url" value of an entry line without decoding it: the
-// id (no quotes or escapes in ids we write) comes first, the url right
-// after. Lines in any other shape go to the full decoder.
-func urlOf(line []byte) ([]byte, bool) {
+// idAndURL reads the "id" and "url" values of an entry line without
+// decoding it: the id (no quotes or escapes in ids we write) comes first,
+// the url right after. Lines in any other shape go to the full decoder.
+func idAndURL(line []byte) (id, url []byte, ok bool) {
 	const idMark = `{"id":"`
 	if !bytes.HasPrefix(line, []byte(idMark)) {
-		return nil, false
+		return nil, nil, false
 	}
 	rest := line[len(idMark):]
 	end := bytes.IndexByte(rest, '"')
 	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return nil, false
+		return nil, nil, false
 	}
-	rest = rest[end:]
+	id, rest = rest[:end], rest[end:]
 	if !bytes.HasPrefix(rest, []byte(`"`+urlFieldMark)) {
-		return nil, false
+		return nil, nil, false
 	}
 	rest = rest[1+len(urlFieldMark):]
 	end = bytes.IndexByte(rest, '"')
 	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return nil, false
+		return nil, nil, false
 	}
-	return rest[:end], true
+	return id, rest[:end], true
 }
 
 // wanted compares without allocating: it runs once per entry on get's path.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
 
 // lock takes an exclusive flock on path. It waits in a blocking flock (the
@@ -16,7 +18,7 @@ import (
 // overtaken by newcomers as with polling), bounded by timeout so a stuck
 // holder turns into an error instead of a hang.
 func lock(path string, timeout time.Duration) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := regfile.OpenLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock file: %w", err)
 	}

@@ -5,16 +5,17 @@ package store
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
 
 // lock takes an exclusive LockFileEx on path, polling so that a stuck
 // holder turns into an error instead of a hang.
 func lock(path string, timeout time.Duration) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := regfile.OpenLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock file: %w", err)
 	}

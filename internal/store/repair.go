@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 )
 
 // Lister is implemented by backends that can enumerate the ids they hold.
@@ -43,6 +45,10 @@ type RepairReport struct {
 	// item (written by an older version): recorded now, so get reads them
 	// directly (only reported in a dry run).
 	Indexed []string
+	// Unchecked are entries that an older version gave a check of a value
+	// that is not a token (a password): the check is dropped (only
+	// reported in a dry run).
+	Unchecked []string
 }
 
 // Consistent reports whether nothing is left for the user to act on.
@@ -50,7 +56,7 @@ func (r *RepairReport) Consistent(o RepairOptions) bool {
 	if len(r.Missing) > 0 || len(r.Failed) > 0 || (len(r.Unknown) > 0 && (o.DryRun || !o.DeleteUnknown)) {
 		return false
 	}
-	return !o.DryRun || len(r.Orphans)+len(r.Removals) == 0
+	return !o.DryRun || len(r.Orphans)+len(r.Removals)+len(r.Unchecked) == 0
 }
 
 // Repair compares the index with the keyring under the lock: it deletes the
@@ -153,17 +159,19 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 }
 
 // index records the check and keyring item of added tokens that lack them
-// (entries of older versions), so that get reads them directly.
+// (entries of older versions), so that get reads them directly, and drops
+// the checks an older version made of values that are not tokens (a
+// password imported from a credential-store file): a dictionary could
+// recover such a value from its check. Values are read even in a dry run,
+// which only reports.
 func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun bool) error {
 	_, canLocate := s.Secrets.(Locator)
-	var changed []string
+	var located []string
+	changed := false
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
-		if !e.Added() || (e.Check != "" && (e.Item != "" || !canLocate)) || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
-			continue
-		}
-		rep.Indexed = append(rep.Indexed, e.ID)
-		if dryRun {
+		lacks := e.Added() && (e.Check == "" || (e.Item == "" && canLocate))
+		if !lacks && e.Check == "" || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
 			continue
 		}
 		raw, err := s.Secrets.Get(ctx, e.ID)
@@ -173,17 +181,34 @@ func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun 
 		if err != nil {
 			return err
 		}
-		if !e.Holds(raw) {
-			if e.Check, err = NewCheck(raw); err != nil {
-				return err
+		switch {
+		case !bitbucket.Checkable(raw):
+			if e.Check == "" {
+				continue // nothing to record, and nothing to drop
 			}
+			rep.Unchecked = append(rep.Unchecked, e.ID)
+			if !dryRun {
+				e.Check, e.Item = "", ""
+				changed = true
+			}
+		case lacks:
+			rep.Indexed = append(rep.Indexed, e.ID)
+			if dryRun {
+				continue
+			}
+			if !e.Holds(raw) {
+				if e.Check, err = NewCheck(raw); err != nil {
+					return err
+				}
+			}
+			located = append(located, e.ID)
+			changed = true
 		}
-		changed = append(changed, e.ID)
 	}
-	if len(changed) == 0 {
+	if !changed {
 		return nil
 	}
-	if err := s.locate(ctx, ix, changed); err != nil {
+	if err := s.locate(ctx, ix, located); err != nil {
 		return err
 	}
 	ix.Version = IndexVersion

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/ssread"
 )
 
 // Secrets is where token values live. Implementations return errors that
@@ -172,12 +174,8 @@ func classify(op string, err error) error {
 	return fmt.Errorf("%w during %s: %v; %s", ErrKeyringUnavailable, op, err, unavailableFix())
 }
 
-// transient recognises gnome-keyring's spurious "Method X is not
-// implemented on interface org.freedesktop.Secret.Service" (it cannot yet
-// place the caller), which a retry clears.
-func transient(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "is not implemented on interface org.freedesktop.Secret")
-}
+// transient: see ssread.Transient, the one place that knows the answer.
+func transient(err error) bool { return ssread.Transient(err) }
 
 // isLocked recognises go-keyring's report of an unlock prompt that was
 // dismissed or could not be shown (headless gnome-keyring): it has no

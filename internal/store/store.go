@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
 
 // Errors about the index file.
@@ -22,7 +24,10 @@ var (
 	ErrIndexDamaged = errors.New("token index is damaged")
 	ErrIndexNewer   = errors.New("token index was written by a newer git-credential-bbtoken")
 	ErrIndexUnsafe  = errors.New("token index is writable by other users")
-	ErrLocked       = errors.New("token index is locked by another process")
+	// ErrIndexReadable (which wraps ErrIndexUnsafe) is an index that other
+	// users can read while it holds checks.
+	ErrIndexReadable = fmt.Errorf("%w (or readable while it holds checks)", ErrIndexUnsafe)
+	ErrLocked        = errors.New("token index is locked by another process")
 	// ErrSecretDelete: the index was saved, but a secret it no longer
 	// names could not be deleted from the keyring.
 	ErrSecretDelete = errors.New("the index was updated but the keyring kept the secret")
@@ -53,6 +58,31 @@ func DefaultDir() (string, error) {
 // Path is the index file's path.
 func (s *Store) Path() string { return filepath.Join(s.Dir, IndexFile) }
 
+// Target is where the index's content lives (see target).
+func (s *Store) Target() (string, error) { return s.target() }
+
+// target is where the index's content lives: Path, or, when a dotfile
+// manager made Path a symbolic link, the file the link resolves to. Reads
+// follow the link and writes replace that file, so the link stays; the
+// file's directory is held to the same rules as Dir. A link that leads
+// nowhere is an error, not an empty index: the file may be on a volume
+// that is not mounted.
+func (s *Store) target() (string, error) {
+	if st, err := os.Stat(s.Dir); err == nil && !st.IsDir() {
+		return "", fmt.Errorf("reading token index: %s is %s, not a directory: move it aside (e.g. mv %s %s.bad)", s.Dir, regfile.What(st.Mode()), s.Dir, s.Dir)
+	}
+	path := s.Path()
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		return path, nil
+	}
+	t, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("reading token index: %s is a symbolic link that leads nowhere (%v): restore what it points to, or remove it to start a new index", path, errors.Unwrap(err))
+	}
+	return t, nil
+}
+
 // Load reads a consistent snapshot of the index without locking: writers
 // replace the file atomically, so readers (get, list) never wait. A missing
 // file is an empty index.
@@ -62,8 +92,11 @@ func (s *Store) Load() (*Index, error) {
 }
 
 func (s *Store) load() (*Index, []byte, error) {
-	path := s.Path()
-	f, err := os.Open(path)
+	path, err := s.target()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := regfile.Open(path, regfile.FollowLinks)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Index{Version: IndexVersion}, nil, nil
 	}
@@ -71,7 +104,8 @@ func (s *Store) load() (*Index, []byte, error) {
 		return nil, nil, fmt.Errorf("reading token index: %w", err)
 	}
 	defer f.Close()
-	if err := checkPrivate(f, path); err != nil {
+	st, err := s.checkPrivate(f, path)
+	if err != nil {
 		return nil, nil, err
 	}
 	var buf bytes.Buffer
@@ -101,11 +135,22 @@ func (s *Store) load() (*Index, []byte, error) {
 		// Read what we understand; never write it back (see Update).
 		ix.newer = probe.Version
 	}
+	seen := make(map[string]int, len(ix.Entries))
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
 		if e.ID == "" || e.URL == "" || e.Kind == "" {
 			return nil, nil, fmt.Errorf("%w: %s: entry %d lacks id, url or kind", ErrIndexDamaged, path, i+1)
 		}
+		// One id names one keyring secret: two entries sharing it would
+		// serve one scope's token for the other's, and removing either
+		// would take the other's secret.
+		if first, dup := seen[e.ID]; dup {
+			return nil, nil, fmt.Errorf("%w: %s: entries %d and %d share the id %s (it was not rewritten: remove one of them by hand, then run repair)", ErrIndexDamaged, path, first, i+1, e.ID)
+		}
+		seen[e.ID] = i + 1
+	}
+	if err := checkReadable(st, path, ix.Entries); err != nil {
+		return nil, nil, err
 	}
 	return &ix, raw, nil
 }
@@ -114,30 +159,63 @@ func (s *Store) newerError(version int) error {
 	return fmt.Errorf("%w: %s has format %d, this build knows up to %d, so it is read-only here: upgrade git-credential-bbtoken to change it", ErrIndexNewer, s.Path(), version, IndexVersion)
 }
 
-func checkPrivate(f *os.File, path string) error {
-	if runtime.GOOS == "windows" {
-		return nil // ACLs, not mode bits, guard files there
-	}
+// checkPrivate refuses an index that someone else could have written: the
+// file (target, where a link leads) must be writable by its owner alone
+// and owned by us, and so must its directory and the config directory.
+// It returns the file's mode for checkReadable.
+func (s *Store) checkPrivate(f *os.File, target string) (fs.FileInfo, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("reading token index: %w", err)
+		return nil, fmt.Errorf("reading token index: %w", err)
+	}
+	if runtime.GOOS == "windows" {
+		return st, nil // ACLs, not mode bits, guard files there
 	}
 	if st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%w: %s has mode %04o; fix: chmod 600 %s", ErrIndexUnsafe, path, st.Mode().Perm(), path)
+		return nil, fmt.Errorf("%w: %s has mode %04o; fix: chmod 600 %s", ErrIndexUnsafe, target, st.Mode().Perm(), target)
 	}
-	if err := checkOwner(st, path); err != nil {
-		return err
+	if err := checkOwner(st, target); err != nil {
+		return nil, err
 	}
-	// Whoever can write the directory can replace the file.
-	dir := filepath.Dir(path)
-	dst, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("reading token index: %w", err)
+	// Whoever can write a directory can replace the file (or the link).
+	for _, dir := range uniq(filepath.Dir(target), s.Dir) {
+		dst, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("reading token index: %w", err)
+		}
+		if dst.Mode().Perm()&0o022 != 0 {
+			return nil, fmt.Errorf("%w: its directory %s has mode %04o; fix: chmod 700 %s", ErrIndexUnsafe, dir, dst.Mode().Perm(), dir)
+		}
+		if err := checkOwner(dst, dir); err != nil {
+			return nil, err
+		}
 	}
-	if dst.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%w: its directory %s has mode %04o; fix: chmod 700 %s", ErrIndexUnsafe, dir, dst.Mode().Perm(), dir)
+	return st, nil
+}
+
+// checkReadable refuses an index that other users can read when it holds
+// checks: a check reveals nothing about a token, but an index written by
+// an older version may hold checks of passwords, which a dictionary could
+// recover. The fix is the one for a writable index.
+func checkReadable(st fs.FileInfo, path string, entries []Entry) error {
+	if runtime.GOOS == "windows" || st.Mode().Perm()&0o044 == 0 {
+		return nil
 	}
-	return checkOwner(dst, dir)
+	if !slices.ContainsFunc(entries, func(e Entry) bool { return e.Check != "" }) {
+		return nil
+	}
+	return readableError(path, st.Mode())
+}
+
+func readableError(path string, m fs.FileMode) error {
+	return fmt.Errorf("%w: %s has mode %04o and holds token checks, which only you may read; fix: chmod 600 %s", ErrIndexReadable, path, m.Perm(), path)
+}
+
+func uniq(a, b string) []string {
+	if a == b {
+		return []string{a}
+	}
+	return []string{a, b}
 }
 
 // Tx is one locked read-modify-write of the index. Secrets written through
@@ -296,12 +374,19 @@ func (s *Store) finishJournal(ctx context.Context, ix *Index, journal []string) 
 }
 
 // removeStaleTemps deletes temp files that writers killed mid-write left
-// behind. Only old ones: MarkWarned writes without the lock.
+// behind, next to the index and next to the file it links to. Only old
+// ones: MarkWarned writes without the lock.
 func (s *Store) removeStaleTemps() {
-	matches, _ := filepath.Glob(filepath.Join(s.Dir, ".tokens-*.tmp"))
-	for _, m := range matches {
-		if st, err := os.Stat(m); err == nil && time.Since(st.ModTime()) > time.Minute {
-			_ = os.Remove(m)
+	dirs := []string{s.Dir}
+	if t, err := s.target(); err == nil {
+		dirs = uniq(s.Dir, filepath.Dir(t))
+	}
+	for _, dir := range dirs {
+		matches, _ := filepath.Glob(filepath.Join(dir, ".tokens-*.tmp"))
+		for _, m := range matches {
+			if st, err := os.Lstat(m); err == nil && time.Since(st.ModTime()) > time.Minute {
+				_ = os.Remove(m)
+			}
 		}
 	}
 }
@@ -418,14 +503,18 @@ func (s *Store) save(ix *Index) error {
 	if err != nil {
 		return fmt.Errorf("encoding token index: %w", err)
 	}
-	return s.writeFile(s.Path(), data)
+	target, err := s.target()
+	if err != nil {
+		return err
+	}
+	return writeFile(target, data)
 }
 
 // JournalFile lists secrets that may exist without an entry.
 const JournalFile = "tokens.pending"
 
 func (s *Store) readJournal() ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(s.Dir, JournalFile))
+	data, err := regfile.ReadFile(filepath.Join(s.Dir, JournalFile), regfile.NoLinks)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -450,12 +539,14 @@ func (s *Store) writeJournal(ids []string) error {
 		return nil
 	}
 	data, _ := json.Marshal(ids) // strings only
-	return s.writeFile(path, append(data, '\n'))
+	return writeFile(path, append(data, '\n'))
 }
 
-// writeFile replaces path atomically: a private temp file, fsync, rename.
-func (s *Store) writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(s.Dir, ".tokens-*.tmp") // created 0600
+// writeFile replaces path atomically: a private temp file in its
+// directory, fsync, rename.
+func writeFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tokens-*.tmp") // created 0600
 	if err != nil {
 		return fmt.Errorf("writing token index: %w", err)
 	}
@@ -479,7 +570,7 @@ func (s *Store) writeFile(path string, data []byte) error {
 		os.Remove(name)
 		return fmt.Errorf("writing token index: %w", err)
 	}
-	syncDir(s.Dir)
+	syncDir(dir)
 	return nil
 }
 

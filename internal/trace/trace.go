@@ -1,8 +1,9 @@
 // Package trace writes the helper's decisions for GIT_CREDENTIAL_BBTOKEN_TRACE.
 // It redacts by construction: credential.Secret values print as a mask, and
-// every secret the process has seen is registered with the Logger and
-// scrubbed from each line before it is written, so even a secret passed by
-// mistake as a plain string never reaches the output.
+// each line goes through the process's redact.Redactor before it is
+// written, so a secret the process has seen, or text that looks like one
+// (a URL's password), never reaches the output even when passed by mistake
+// as a plain string.
 package trace
 
 import (
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
 
 // EnvVar turns tracing on: "1"/"true" for stderr, an absolute path for a file.
@@ -23,39 +26,43 @@ const EnvVar = "GIT_CREDENTIAL_BBTOKEN_TRACE"
 
 // Logger writes trace lines. A nil *Logger is valid and silent.
 type Logger struct {
-	mu      sync.Mutex
-	w       io.Writer
-	secrets []string
-	closer  io.Closer
+	mu     sync.Mutex
+	w      io.Writer
+	redact *redact.Redactor
+	closer io.Closer
 }
 
-// Open builds a Logger from the environment variable's value. Files are
-// opened for append, created 0600 (traces are private even when redacted).
-func Open(value string, stderr io.Writer) (*Logger, error) {
+// Open builds a Logger from the environment variable's value, masking
+// through r (nil: a Redactor of its own). Files are opened for append,
+// created 0600 (traces are private even when redacted).
+func Open(value string, stderr io.Writer, r *redact.Redactor) (*Logger, error) {
+	if r == nil {
+		r = redact.New()
+	}
 	switch strings.ToLower(value) {
 	case "", "0", "false", "no", "off":
 		return nil, nil
 	case "1", "true", "yes", "on", "2":
-		return &Logger{w: stderr}, nil
+		return &Logger{w: stderr, redact: r}, nil
 	}
 	if !filepath.IsAbs(value) {
 		return nil, fmt.Errorf("%s=%q: use 1 for stderr or an absolute file path", EnvVar, value)
 	}
-	f, err := os.OpenFile(value, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := regfile.OpenAppend(value)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvVar, err)
 	}
 	// Traces are private even though redacted: refuse to append to a file
 	// others can read (one created earlier with a looser umask, say).
-	if st, err := f.Stat(); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+	if st, err := f.Stat(); err == nil && runtime.GOOS != "windows" && st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
 		f.Close()
 		return nil, fmt.Errorf("%s: %s has mode %04o; fix: chmod 600 %s", EnvVar, value, st.Mode().Perm(), value)
 	}
-	return &Logger{w: f, closer: f}, nil
+	return &Logger{w: f, redact: r, closer: f}, nil
 }
 
 // New returns a Logger writing to w (for tests).
-func New(w io.Writer) *Logger { return &Logger{w: w} }
+func New(w io.Writer) *Logger { return &Logger{w: w, redact: redact.New()} }
 
 // Close closes a trace file.
 func (l *Logger) Close() error {
@@ -73,14 +80,8 @@ func (l *Logger) Redact(secrets ...credential.Secret) {
 	if l == nil {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, s := range secrets {
-		// Shorter values would shred unrelated text; the Secret type
-		// already masks them wherever they are formatted.
-		if v := s.Reveal(); len(v) >= 3 {
-			l.secrets = append(l.secrets, v)
-		}
+		l.redact.Add(s.Reveal())
 	}
 }
 
@@ -89,12 +90,9 @@ func (l *Logger) Printf(format string, args ...any) {
 	if l == nil {
 		return
 	}
-	line := fmt.Sprintf(format, args...)
+	line := l.redact.String(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range l.secrets {
-		line = strings.ReplaceAll(line, s, credential.Secret(s).String())
-	}
 	line = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(line)
 	fmt.Fprintf(l.w, "%s bbtoken[%d]: %s\n", time.Now().UTC().Format("15:04:05.000000"), os.Getpid(), line)
 }
