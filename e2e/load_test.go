@@ -33,6 +33,11 @@ import (
 // procTimeout bounds every process the load and crash tests start.
 const procTimeout = 30 * time.Second
 
+// loadLockWait is the load test's GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT:
+// long enough that a writer gives up only on a machine far slower than
+// any seen, short enough to stay under procTimeout.
+const loadLockWait = 25 * time.Second
+
 // op is one run of the helper binary.
 type op struct {
 	name  string // add, store, erase, remove, get
@@ -430,13 +435,19 @@ type expectation struct {
 // an entry, and every effect of a process that succeeded survived (and
 // none of one that failed).
 //
-// A writer may give up after waiting 10s for the index lock (exit 1,
-// "locked by another process"); that must change nothing, and is counted.
-// Any other failure fails the test.
+// A writer may give up waiting for the index lock (exit 1, "locked by
+// another process"): the lock wait is raised to loadLockWait so that this
+// takes a machine far slower than any seen, and a writer that still gives
+// up is run again once its phase is over (and logged). How many gave up is
+// not asserted: that depends on the machine's speed. Any other failure
+// fails the test.
 //
 // Not parallel with other tests: it measures its own concurrency, and 64
 // processes on a small CI machine would slow the timing checks of others.
 func TestParallelProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process load suite: not in the quick tier")
+	}
 	const (
 		width     = 64 // processes at a time
 		nAddKeep  = 64 // phase 1 adds on disjoint scopes that stay
@@ -452,9 +463,6 @@ func TestParallelProcesses(t *testing.T) {
 		nGetHot   = 32 // phase 2 gets on shared scopes
 		nGetKeep  = 32 // phase 2 gets on scopes nobody changes
 		storeUser = "load-user"
-		// maxLockTimeouts bounds the writers that may give up on the lock:
-		// beyond it the run no longer shows the concurrent effects.
-		maxLockTimeouts = 24
 	)
 	f := newFixture(t, fixtureOptions{})
 	seed := uint64(time.Now().UnixNano())
@@ -488,17 +496,30 @@ func TestParallelProcesses(t *testing.T) {
 	stable := slices.Concat(addKeep, stKeep, stDiff)
 
 	lockTimeouts := 0
-	// check sorts a writer's result: true when it succeeded, false when it
-	// gave up on the lock; anything else is an error.
+	lockEnv := []string{"GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT=" + loadLockWait.String()}
+	// rerunGaveUp runs again, one at a time, the writers of a phase that
+	// gave up on the lock (which changed nothing).
+	rerunGaveUp := func(phase string, res []opResult) {
+		for i := range res {
+			for try := 0; lockTimedOut(res[i]); try++ {
+				lockTimeouts++
+				t.Logf("%s: %s %s gave up on the lock after %s: run again", phase, res[i].name, res[i].scope, res[i].dur.Round(time.Millisecond))
+				if try == 3 {
+					t.Errorf("%s: %s %s gives up on the lock even alone: %s", phase, res[i].name, res[i].scope, res[i].result)
+					break
+				}
+				res[i] = f.runOp(res[i].op, lockEnv)
+			}
+		}
+	}
+	// check sorts a writer's result: true when it succeeded; anything else
+	// is an error.
 	check := func(phase string, r opResult, okCodes ...int) bool {
 		switch {
 		case r.err != nil:
 			t.Errorf("%s: %s %s: %v", phase, r.name, r.scope, r.err)
 		case r.code == 0 || slices.Contains(okCodes, r.code):
 			return true
-		case lockTimedOut(r):
-			lockTimeouts++
-			t.Logf("%s: %s %s gave up on the lock after %s", phase, r.name, r.scope, r.dur.Round(time.Millisecond))
 		default:
 			t.Errorf("%s: %s %s failed: %s", phase, r.name, r.scope, r.result)
 		}
@@ -518,8 +539,9 @@ func TestParallelProcesses(t *testing.T) {
 	}
 	rng.Shuffle(len(phase1), func(i, j int) { phase1[i], phase1[j] = phase1[j], phase1[i] })
 	began := time.Now()
-	res1, peak1 := f.runParallel(phase1, width, nil)
+	res1, peak1 := f.runParallel(phase1, width, lockEnv)
 	d1 := time.Since(began)
+	rerunGaveUp("phase 1", res1)
 	ok1 := map[string]bool{} // scope -> its phase 1 op succeeded
 	idOf := map[string]string{}
 	for _, r := range res1 {
@@ -606,8 +628,9 @@ func TestParallelProcesses(t *testing.T) {
 	rng.Shuffle(len(phase2), func(i, j int) { phase2[i], phase2[j] = phase2[j], phase2[i] })
 
 	began = time.Now()
-	res2, peak2 := f.runParallel(phase2, width, nil)
+	res2, peak2 := f.runParallel(phase2, width, lockEnv)
 	d2 := time.Since(began)
+	rerunGaveUp("phase 2", res2)
 	counts := map[string]int{}
 	ok2 := map[string]bool{}              // disjoint scope -> its phase 2 op succeeded
 	okHot := map[string]map[string]bool{} // shared scope -> tokens of successful adds and stores
@@ -680,9 +703,7 @@ func TestParallelProcesses(t *testing.T) {
 	if peak1 < width || peak2 < width {
 		t.Errorf("at most %d and %d processes ran at once, want %d", peak1, peak2, width)
 	}
-	if lockTimeouts > maxLockTimeouts {
-		t.Errorf("%d of %d writers gave up waiting for the index lock (at most %d allowed)", lockTimeouts, writers, maxLockTimeouts)
-	}
+	t.Logf("%d of %d writers gave up waiting %s for the index lock and ran again alone", lockTimeouts, writers, loadLockWait)
 
 	// What each scope must hold now.
 	want := map[string]expectation{}

@@ -1,10 +1,11 @@
 package e2e
 
 // Secret hygiene in /proc: tokens reach the helper only on stdin, so while
-// it runs, neither its command line nor its environment (both readable by
-// other processes of the user, and the command line by everyone) holds
-// one. The helper is kept alive by writing its stdin slowly, and by a fake
-// Secret Service that holds it inside a keyring call.
+// it runs, no process it starts carries one in its command line or
+// environment (readable by other processes of the user, the command line
+// by everyone), and no file it holds open contains one. The helper is kept
+// alive by writing its stdin slowly, and by a fake Secret Service that
+// holds it inside a keyring call.
 
 import (
 	"bytes"
@@ -12,9 +13,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,36 +103,130 @@ func (p *procRun) kill() {
 	<-p.done
 }
 
-// wantCleanProc reads the process's command line and environment from
-// /proc and fails if any secret, or a piece of one (the test writes
-// tokens in pieces), appears there.
+// wantCleanProc fails if any secret, or a piece of one (the test writes
+// tokens in pieces), shows where other processes could find it while the
+// helper runs: see procLeaks. Its own command line and environment were
+// built by this test and cannot change, so what this watches is what the
+// helper does: the processes it starts, and the files it opens.
 func wantCleanProc(t *testing.T, p *procRun, when string, secrets []string) {
 	t.Helper()
 	p.alive(t)
-	pid := p.cmd.Process.Pid
 	var pieces []string
 	for _, s := range secrets {
 		pieces = append(pieces, s, s[:len(s)/2], s[len(s)/2:])
 	}
-	for _, name := range []string{"cmdline", "environ"} {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, name))
+	seen, leaks := procLeaks(p.cmd.Process.Pid, pieces)
+	// Not vacuous: the scan read the helper itself.
+	if !slices.ContainsFunc(seen, func(s string) bool { return strings.Contains(s, "git-credential-bbtoken") }) {
+		t.Fatalf("%s: the scan did not read the helper's /proc entries (read %v)", when, seen)
+	}
+	for _, l := range leaks {
+		t.Errorf("%s: %s", when, l)
+	}
+	p.alive(t)
+}
+
+// procLeaks scans pid and every process it started (its descendants): the
+// command line and environment of each, and the content of every regular
+// file each has open. It returns what it read (one line per process) and
+// each place where one of secrets shows.
+func procLeaks(pid int, secrets []string) (seen, leaks []string) {
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
 		if err != nil {
-			t.Fatalf("%s: reading /proc/%d/%s: %v", when, pid, name, err)
+			continue // exited meanwhile
 		}
-		// Not vacuous: the process is the helper, with its environment.
-		switch {
-		case name == "cmdline" && !bytes.Contains(b, []byte("git-credential-bbtoken")):
-			t.Fatalf("%s: /proc/%d/cmdline is %q, not the helper's", when, pid, b)
-		case name == "environ" && !bytes.Contains(b, []byte("HOME=")):
-			t.Fatalf("%s: /proc/%d/environ has no HOME: %q", when, pid, b)
+		seen = append(seen, fmt.Sprintf("%d %q", p, bytes.ReplaceAll(cmdline, []byte{0}, []byte(" "))))
+		what := map[string][]byte{"command line": cmdline}
+		if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p)); err == nil {
+			what["environment"] = env
 		}
-		for _, s := range pieces {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("%s: /proc/%d/%s holds a token (or a piece of one, …%s)", when, pid, name, s[len(s)-4:])
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
+		for _, fd := range fds {
+			link := fmt.Sprintf("/proc/%d/fd/%s", p, fd.Name())
+			target, err := os.Readlink(link)
+			if err != nil || !strings.HasPrefix(target, "/") {
+				continue // a pipe, a socket
+			}
+			if st, err := os.Stat(link); err != nil || !st.Mode().IsRegular() || st.Size() > 16<<20 {
+				continue
+			}
+			if data, err := os.ReadFile(link); err == nil {
+				what["open file "+target] = data
+			}
+		}
+		for name, data := range what {
+			for _, s := range secrets {
+				if bytes.Contains(data, []byte(s)) {
+					leaks = append(leaks, fmt.Sprintf("process %d: its %s holds a token (or a piece of one, …%s)", p, name, s[len(s)-4:]))
+				}
 			}
 		}
 	}
-	p.alive(t)
+	return seen, leaks
+}
+
+// descendants lists the processes pid started, and theirs.
+func descendants(pid int) []int {
+	var out []int
+	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, f := range strings.Fields(string(children)) {
+		var c int
+		if _, err := fmt.Sscan(f, &c); err == nil {
+			out = append(out, c)
+			out = append(out, descendants(c)...)
+		}
+	}
+	return out
+}
+
+// TestProcScanFindsLeaks shows that procLeaks can fail: a process that
+// carries a token in its command line, starts a child with the token in
+// its environment, and holds open a file with the token in it is caught
+// in each of the three.
+func TestProcScanFindsLeaks(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	tok := newSecret(t, "ATCTT3")
+	file := filepath.Join(t.TempDir(), "spill")
+	if err := os.WriteFile(file, []byte("spilled "+tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `exec 3<"$2"; X="$1" sleep 60 & echo started; wait`, "sh", tok, file)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, c := range descendants(cmd.Process.Pid) {
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(out, buf[:len("started")]); err != nil {
+		t.Fatal(err)
+	}
+	var leaks []string
+	for range 100 { // until the child has exec'ed sleep with its environment
+		_, leaks = procLeaks(cmd.Process.Pid, []string{tok})
+		if len(leaks) >= 3 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"command line", "environment", "open file " + file} {
+		if !slices.ContainsFunc(leaks, func(l string) bool { return strings.Contains(l, "its "+want+" holds") }) {
+			t.Errorf("the scan missed the token in a %s: found %v", want, leaks)
+		}
+	}
 }
 
 // waitHeld waits until the fake service holds the helper in a call.
@@ -157,6 +254,9 @@ func waitHeld(t *testing.T, svc *fakesecrets.Service, fault fakesecrets.Fault) {
 // stdin, inspected while it waits for the rest of its input and again
 // while a keyring call holds it with the token read.
 func TestProcNoTokenInCmdlineOrEnviron(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keyring fault suite (a fake service holds the helper): not in the quick tier")
+	}
 	t.Parallel()
 	kfRequireDBus(t)
 	read := kfPoints(kfBaseline(t, kfOps[0]))

@@ -196,7 +196,25 @@ func (r *runner) keyringTimeout(interactive bool) (time.Duration, error) {
 	return 5 * time.Second, nil
 }
 
+// lockTimeout bounds the wait for the index lock ("" = the store's
+// default): a CI machine running many git processes at once may want more.
+func (r *runner) lockTimeout() (time.Duration, error) {
+	v := r.env.Getenv("GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usagef("GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT=%q is not a duration like 10s", v)
+	}
+	return d, nil
+}
+
 func (r *runner) helper(interactive bool) (*helper.Helper, error) {
+	lockTimeout, err := r.lockTimeout()
+	if err != nil {
+		return nil, err
+	}
 	dir := r.env.ConfigDir
 	if dir == "" {
 		var err error
@@ -213,7 +231,7 @@ func (r *runner) helper(interactive bool) (*helper.Helper, error) {
 		secrets = store.NewKeyring(timeout)
 	}
 	return &helper.Helper{
-		Store:   &store.Store{Dir: dir, Secrets: secrets},
+		Store:   &store.Store{Dir: dir, Secrets: secrets, LockTimeout: lockTimeout},
 		Now:     r.env.Now,
 		Trace:   r.trace,
 		Notices: r.env.Stderr,

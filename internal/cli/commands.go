@@ -67,6 +67,7 @@ Usage:
 Environment:
   GIT_CREDENTIAL_BBTOKEN_TRACE=1|/abs/file   trace decisions (secrets masked)
   GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=5s  bound on each keyring call
+  GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT=10s    bound on the wait for the index lock
   GIT_CREDENTIAL_BBTOKEN_VERIFY_MAX_WAIT=10s total wait on rate limits (verify)
 
 Exit status: 0 success, 1 error, 2 usage error.

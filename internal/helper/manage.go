@@ -286,6 +286,11 @@ func checkUsername(u string) error {
 	if len(u) > 256 {
 		return fmt.Errorf("%w: longer than 256 bytes", ErrBadUsername)
 	}
+	// The index is a plain file, and usernames are shown: a token pasted
+	// where the name goes must stay out of both.
+	if bitbucket.NameHoldsToken(u) {
+		return fmt.Errorf("%w: it looks like a token, not a user name (tokens are read from stdin)", ErrBadUsername)
+	}
 	for _, r := range u {
 		if r <= ' ' || r == 0x7f || r == ':' {
 			return fmt.Errorf("%w: it contains spaces, ':' or control characters", ErrBadUsername)

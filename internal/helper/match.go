@@ -106,6 +106,11 @@ func candidates(ix *store.Index, r request, now time.Time) []candidate {
 		if d := cmp.Compare(kindRank(a.e.Kind), kindRank(b.e.Kind)); d != 0 {
 			return d
 		}
+		// A token recorded for the user git names goes before one whose
+		// wire user name is fixed (and so accepts any).
+		if d := cmp.Compare(userRank(r, a.e), userRank(r, b.e)); d != 0 {
+			return d
+		}
 		return b.e.Updated.Compare(a.e.Updated)
 	})
 	return out
@@ -171,6 +176,14 @@ func usernameOK(r request, e *store.Entry) bool {
 		return bitbucket.EqualFoldASCII(e.Username, r.q.Username)
 	}
 	return e.Username == r.q.Username
+}
+
+// userRank is 0 for an entry recorded for the request's user, 1 otherwise.
+func userRank(r request, e *store.Entry) int {
+	if r.q.Username != "" && e.Username != "" && (e.Username == r.q.Username || r.flavor == bitbucket.Cloud && bitbucket.EqualFoldASCII(e.Username, r.q.Username)) {
+		return 0
+	}
+	return 1
 }
 
 func kindRank(k store.Kind) int {

@@ -98,7 +98,7 @@ func (s *Store) LoadScopes(urls []string) (*Index, error) {
 		return &Index{Version: IndexVersion}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading token index: %w", err)
+		return nil, s.openError(path, err)
 	}
 	defer f.Close()
 	st, err := s.checkPrivate(f, path)

@@ -90,20 +90,20 @@ func TestIndexRecordsItems(t *testing.T) {
 	ctx := context.Background()
 	kr := &store.Keyring{Service: store.Service + "-itemtest", Timeout: k.Timeout}
 	st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: kr}
-	checkA, err := store.NewCheck("secret-a")
+	checkA, err := store.NewCheck("ATCTT3xSecretA00123456789abcdefgh")
 	require.NoError(t, err)
-	checkB, err := store.NewCheck("secret-b")
+	checkB, err := store.NewCheck("ATCTT3xSecretB00123456789abcdefgh")
 	require.NoError(t, err)
 	var a, b, c string
 	require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
 		var err error
-		if a, err = addEntry(tx, "https://bitbucket.org/ws/a", "secret-a"); err != nil {
+		if a, err = addEntry(tx, "https://bitbucket.org/ws/a", "ATCTT3xSecretA00123456789abcdefgh"); err != nil {
 			return err
 		}
-		if b, err = addEntry(tx, "https://bitbucket.org/ws/b", "secret-b"); err != nil {
+		if b, err = addEntry(tx, "https://bitbucket.org/ws/b", "ATCTT3xSecretB00123456789abcdefgh"); err != nil {
 			return err
 		}
-		if c, err = addEntry(tx, "https://bitbucket.org/ws/c", "secret-c"); err != nil {
+		if c, err = addEntry(tx, "https://bitbucket.org/ws/c", "ATCTT3xSecretC00123456789abcdefgh"); err != nil {
 			return err
 		}
 		ea, _ := tx.Index.Find(a)
@@ -125,7 +125,7 @@ func TestIndexRecordsItems(t *testing.T) {
 	require.NotEmpty(t, eb.Item)
 	assert.NotEqual(t, ea.Item, eb.Item)
 	assert.Empty(t, ec.Item, "no check, no item")
-	stale, err := store.NewCheck("secret-a-before")
+	stale, err := store.NewCheck("ATCTT3xSecretA0before0123456789abc")
 	require.NoError(t, err)
 	for _, item := range []string{ea.Item, eb.Item, "", "/org/freedesktop/secrets/collection/login/999999", "not a path"} {
 		for _, check := range []string{"", checkA, stale} {
@@ -133,7 +133,7 @@ func TestIndexRecordsItems(t *testing.T) {
 			e.Item, e.Check = item, check
 			got, err := st.Secret(ctx, &e)
 			require.NoError(t, err, "item %q", item)
-			assert.Equal(t, "secret-a", got, "item %q", item)
+			assert.Equal(t, "ATCTT3xSecretA00123456789abcdefgh", got, "item %q", item)
 		}
 	}
 	// Deleted: not found, even though the entry still names the item.
@@ -148,7 +148,7 @@ func TestMemoryHasNoItems(t *testing.T) {
 	var id string
 	require.NoError(t, st.Update(context.Background(), func(tx *store.Tx) error {
 		var err error
-		id, err = addEntry(tx, "https://bitbucket.org/ws/a", "secret-a")
+		id, err = addEntry(tx, "https://bitbucket.org/ws/a", "ATCTT3xSecretA00123456789abcdefgh")
 		return err
 	}))
 	ix, err := st.Load()
@@ -157,7 +157,7 @@ func TestMemoryHasNoItems(t *testing.T) {
 	assert.Empty(t, e.Item)
 	got, err := st.Secret(context.Background(), e)
 	require.NoError(t, err)
-	assert.Equal(t, "secret-a", got)
+	assert.Equal(t, "ATCTT3xSecretA00123456789abcdefgh", got)
 }
 
 // TestRepairIndexesOlderEntries: added tokens written by a version that

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/crashpoint"
 	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
 
@@ -101,7 +102,7 @@ func (s *Store) load() (*Index, []byte, error) {
 		return &Index{Version: IndexVersion}, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading token index: %w", err)
+		return nil, nil, s.openError(path, err)
 	}
 	defer f.Close()
 	st, err := s.checkPrivate(f, path)
@@ -153,6 +154,15 @@ func (s *Store) load() (*Index, []byte, error) {
 		return nil, nil, err
 	}
 	return &ix, raw, nil
+}
+
+// openError says why the index could not be opened, naming the link too
+// when the index is one.
+func (s *Store) openError(target string, err error) error {
+	if target != s.Path() {
+		return fmt.Errorf("reading token index %s, a link to %s: %w", s.Path(), target, err)
+	}
+	return fmt.Errorf("reading token index: %w", err)
 }
 
 func (s *Store) newerError(version int) error {
@@ -282,6 +292,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		tx.rollback()
 		return fmt.Errorf("saving the token in the keyring: %w", err)
 	}
+	if len(tx.written) > 0 {
+		crashpoint.Reached(crashpoint.Located)
+	}
 	var doomed []string
 	for _, id := range tx.deleteAfter {
 		if !ix.HasID(id) && !slices.Contains(doomed, id) {
@@ -293,8 +306,13 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 			tx.rollback()
 			return err
 		}
+		crashpoint.Reached(crashpoint.DeleteJournaled)
 		for i, id := range doomed {
-			if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
+			err := s.Secrets.Delete(ctx, id)
+			if err == nil {
+				crashpoint.Reached(crashpoint.SecretDeleted)
+			}
+			if err != nil && !errors.Is(err, ErrSecretNotFound) {
 				// Nothing is committed: undo this Tx. Secrets already
 				// deleted keep their "-ID" so the next write finishes
 				// removing their entries.
@@ -323,6 +341,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		tx.rollback()
 		return err
 	}
+	crashpoint.Reached(crashpoint.IndexSaved)
 	// Committed: this Tx's intents are done.
 	done := append(slices.Clone(tx.written), deleteIntents(doomed)...)
 	left := slices.DeleteFunc(slices.Clone(tx.journal), func(j string) bool { return slices.Contains(done, j) })
@@ -362,6 +381,7 @@ func (s *Store) finishJournal(ctx context.Context, ix *Index, journal []string) 
 			left = append(left, j)
 		}
 	}
+	crashpoint.Reached(crashpoint.JournalReplayed)
 	if removed {
 		if err := s.save(ix); err != nil {
 			return journal, err
@@ -408,10 +428,12 @@ func (tx *Tx) SetSecret(id, secret string) error {
 	if err := tx.setJournal(append(slices.Clone(tx.journal), id)); err != nil {
 		return err
 	}
+	crashpoint.Reached(crashpoint.Journaled)
 	if err := tx.store.Secrets.Set(tx.ctx, id, secret); err != nil {
 		return fmt.Errorf("saving the token in the keyring: %w", err)
 	}
 	tx.written = append(tx.written, id)
+	crashpoint.Reached(crashpoint.SecretWritten)
 	return nil
 }
 

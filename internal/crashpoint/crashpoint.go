@@ -1,0 +1,43 @@
+// Package crashpoint marks the steps of a write at which the crash test
+// kills the helper. A kill at a random moment lands where a machine's speed
+// puts it (on a fast machine most processes finish first, on a slow one
+// most die before they touch anything); a process that waits at a named
+// step is killed there whatever the speed. Outside that test the steps cost
+// a string comparison.
+package crashpoint
+
+import (
+	"os"
+	"time"
+)
+
+// EnvVar names the step at which the process tells the test it is there
+// (a line on file descriptor 3) and waits to be killed.
+const EnvVar = "GIT_CREDENTIAL_BBTOKEN_TEST_STOP_AT"
+
+// The steps of store.Update, in order.
+const (
+	Journaled       = "journaled"        // a secret's id is in the journal; the keyring is untouched
+	SecretWritten   = "secret-written"   // the secret is in the keyring; no entry names it
+	Located         = "located"          // its keyring item is recorded in the (unsaved) index
+	DeleteJournaled = "delete-journaled" // removals are in the journal; secrets still there
+	SecretDeleted   = "secret-deleted"   // a removed entry's secret is gone; the entry is not
+	IndexSaved      = "index-saved"      // the index is saved; the journal still lists its work
+	JournalReplayed = "journal-replayed" // a killed writer's leftovers are deleted; the index not yet saved
+)
+
+var at = os.Getenv(EnvVar)
+
+// Reached waits forever when step is the one EnvVar names, after telling
+// the test so on file descriptor 3.
+func Reached(step string) {
+	if at == "" || at != step {
+		return
+	}
+	if f := os.NewFile(3, "crashpoint"); f != nil {
+		_, _ = f.WriteString(step + "\n")
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
