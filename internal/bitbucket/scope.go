@@ -476,7 +476,17 @@ func RedactURL(raw string) string {
 	}
 	user, _, hasPass := strings.Cut(rest[:at], ":")
 	if strings.ContainsAny(user, "/?#") {
-		return raw // the '@' is in the path, not in a userinfo
+		// That '@' is in the path: git's reading, then. The authority
+		// ends at the first '/', '?' or '#', its userinfo at the first
+		// '@' in it.
+		authority := rest
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			authority = rest[:end]
+		}
+		if at = strings.IndexByte(authority, '@'); at < 0 {
+			return raw
+		}
+		user, _, hasPass = strings.Cut(rest[:at], ":")
 	}
 	masked := NameHoldsToken(user)
 	if !hasPass && !masked {
@@ -501,7 +511,9 @@ func NameHoldsToken(user string) bool {
 	if err != nil {
 		decoded = user
 	}
-	for part := range strings.SplitSeq(decoded, ":") {
+	// A ':' separates name and token; an '@' may too, where the userinfo
+	// was taken to end at a later '@' (see RedactURL).
+	for _, part := range strings.FieldsFunc(decoded, func(r rune) bool { return r == ':' || r == '@' }) {
 		if LooksLikeToken(part) {
 			return true
 		}

@@ -70,7 +70,7 @@ func (r *runner) doctor(args []string) error {
 			fmt.Fprintf(out, "fixed   %s\n", line)
 		}
 		if *fix && len(fixed) == 0 {
-			fmt.Fprintln(out, "fixed   nothing: --fix re-runs setup for hosts set up wrongly and deletes orphaned secrets; the rest needs you")
+			fmt.Fprintln(out, "fixed   nothing: --fix re-runs setup for hosts set up wrongly, deletes orphaned secrets, drops checks of passwords and makes a readable index private; the rest needs you")
 		}
 		for _, f := range findings {
 			fmt.Fprintln(out, f.String())

@@ -51,8 +51,9 @@ Usage:
         Check git, the helper list and useHttpPath per host, the keyring,
         the index, tokens, plaintext credentials and this work tree's
         remotes; one line each with its fix. Exit 1 when any needs action.
-        --fix re-runs setup for hosts set up wrongly and deletes orphaned
-        secrets, nothing else.
+        --fix re-runs setup for hosts set up wrongly, deletes orphaned
+        secrets, drops checks of passwords and makes a readable index
+        private, nothing else.
   git-credential-bbtoken import [--from FILE] [--dry-run] [--remove-plaintext]
         Move Bitbucket tokens from a git-credential-store file (default
         ~/.git-credentials) into the keyring; report dead app passwords.

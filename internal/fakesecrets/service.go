@@ -462,6 +462,20 @@ func (s *Service) createItem(props map[string]dbus.Variant, secret Secret, repla
 	return path, noPrompt, nil
 }
 
+// Put stores an item as CreateItem does (for a test's set-up: faults in
+// force apply to it too) and returns its path.
+func (s *Service) Put(attrs map[string]string, secret string) (dbus.ObjectPath, error) {
+	props := map[string]dbus.Variant{
+		ifaceItem + ".Label":      dbus.MakeVariant("test item"),
+		ifaceItem + ".Attributes": dbus.MakeVariant(attrs),
+	}
+	path, _, err := s.createItem(props, Secret{Value: []byte(secret)}, true)
+	if err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
 func (s *Service) bump() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -11,9 +11,9 @@ import (
 // (helper_test, helper_test_password_expiry_utc, helper_test_oauth_refresh_token
 // and the long-header case) that apply to an https-only helper. Each step
 // depends on the ones before it, as in git's suite. Deviations: the "requires
-// matching path" case uses https (plain http is never stored), and "can store
-// empty username" stores a non-empty password (an empty password is no token
-// and is not stored).
+// matching path" case uses https (plain http is never stored). "can store
+// empty username" stores an empty password too, as git's does: behind single
+// sign-on git approves username= and password= and expects them back.
 func TestGitHelperSuite(t *testing.T) {
 	f := newFixture(t)
 	const ex = "protocol=https\nhost=example.com"
@@ -58,8 +58,10 @@ func TestGitHelperSuite(t *testing.T) {
 		{"erases all matching credentials", "erase", q(ex), "", false},
 		{"erases all matching credentials: user1 gone", "get", q(ex, "username=user1"), "", true},
 		{"erases all matching credentials: user2 gone", "get", q(ex, "username=user2"), "", true},
-		{"can store empty username", "store", q("protocol=https", "host=sso.tld", "username=", "password=sso-pass"), "", false},
-		{"can retrieve empty username", "get", q("protocol=https", "host=sso.tld"), q("username=", "password=sso-pass"), false},
+		{"can store empty username", "store", q("protocol=https", "host=sso.tld", "username=", "password="), "", false},
+		{"can retrieve empty username", "get", q("protocol=https", "host=sso.tld"), q("username=", "password="), false},
+		{"can store an empty password for a user", "store", q("protocol=https", "host=sso2.tld", "username=u", "password="), "", false},
+		{"can retrieve an empty password for a user", "get", q("protocol=https", "host=sso2.tld"), q("username=u", "password="), false},
 		{"password_expiry_utc: store", "store", q("protocol=https", "host=example.com", "username=user-expiry", "password=pass-expiry", "password_expiry_utc=9999999999"), "", false},
 		{"password_expiry_utc", "get", q(ex, "username=user-expiry"), q("username=user-expiry", "password=pass-expiry", "password_expiry_utc=9999999999"), false},
 		{"password_expiry_utc: expired is not stored", "store", q("protocol=https", "host=expired.tld", "username=user-expiry", "password=pass-expiry", "password_expiry_utc=1"), "", false},

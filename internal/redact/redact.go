@@ -208,11 +208,21 @@ func maskURLs(s string) string {
 	return b.String()
 }
 
-// maskRun applies RedactURL to a run, keeping quotes or brackets that
-// open it.
+// maskRun applies RedactURL to a run, keeping the punctuation that opens
+// it (quotes, brackets, '#', ...) out of the URL it reads: none of it can
+// start a scheme or a user name.
 func maskRun(run string) string {
-	lead := len(run) - len(strings.TrimLeft(run, "\"'`([<{"))
+	lead := 0
+	for lead < len(run) && isLeadPunct(run[lead]) {
+		lead++
+	}
 	return run[:lead] + bitbucket.RedactURL(run[lead:])
+}
+
+// isLeadPunct: ASCII punctuation but what user names hold ('-', '.', '_',
+// '~', '%', '+') and what URLs are made of (':', '/', '@').
+func isLeadPunct(c byte) bool {
+	return c > ' ' && c < 0x7f && !isWordByte(c) && !strings.ContainsRune("-._~%+:/@", rune(c))
 }
 
 // maskPrefixed masks words that start with a token prefix.
