@@ -114,7 +114,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	const anchor = "step/anchor"
 	must(f.addOp(anchor, token(anchor)))
 
-	write := []string{crashpoint.Journaled, crashpoint.SecretWritten, crashpoint.Located}
+	write := []string{crashpoint.Journaled, crashpoint.SecretWritten}
 	replace := []string{crashpoint.DeleteJournaled, crashpoint.SecretDeleted}
 	saved := []string{crashpoint.IndexSaved}
 	type kind struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/fakebb"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -120,10 +121,10 @@ func TestDoctorOrphanedSecret(t *testing.T) {
 	orphan, stray := randomID(t), randomID(t)
 	orphanSecret, straySecret := newSecret(t, "ATCTT3"), newSecret(t, "ATCTT3")
 	f.secrets = append(f.secrets, orphanSecret, straySecret)
-	if err := f.keyring.Set(ctx, orphan, orphanSecret); err != nil {
+	if _, err := f.keyring.Set(ctx, orphan, orphanSecret); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.keyring.Set(ctx, stray, straySecret); err != nil {
+	if _, err := f.keyring.Set(ctx, stray, straySecret); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -147,10 +148,10 @@ func TestDoctorOrphanedSecret(t *testing.T) {
 		t.Errorf("--fix does not report the deletion: %s", r)
 	}
 	noFindingLine(t, lines, `^(ok|warn|action) .*orphaned`)
-	if _, err := f.keyring.Get(ctx, orphan); !errors.Is(err, store.ErrSecretNotFound) {
+	if _, _, err := f.keyring.Get(ctx, orphan, "", nil); !errors.Is(err, secrets.ErrNotFound) {
 		t.Errorf("the orphaned secret is still in the keyring (err %v)", err)
 	}
-	if v, err := f.keyring.Get(ctx, stray); err != nil || v != straySecret {
+	if v, _, err := f.keyring.Get(ctx, stray, "", nil); err != nil || v != straySecret {
 		t.Errorf("--fix touched an item it does not own (err %v)", err)
 	}
 	if _, err := os.Stat(journal); !os.IsNotExist(err) {

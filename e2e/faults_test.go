@@ -29,6 +29,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/fakesecrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
@@ -305,7 +306,7 @@ func kfReal(t *testing.T, broken func(t *testing.T, h *kfHome) []string) kfWorld
 	items := func(t testing.TB) map[string]string {
 		out := map[string]string{}
 		for _, id := range ids {
-			m, err := c.Secrets(map[string]string{"service": store.Service, "username": id})
+			m, err := c.Secrets(map[string]string{"service": secrets.Service, "username": id})
 			if err != nil {
 				t.Fatalf("reading the real keyring: %v", err)
 			}
@@ -371,7 +372,7 @@ func kfGnomeLocked(t *testing.T) kfWorld {
 			if err := c.UnlockWithMasterPassword(fakesecrets.LoginCollection, kfGnomePassword); err != nil {
 				t.Fatal(err)
 			}
-			m, err := c.Secrets(map[string]string{"service": store.Service})
+			m, err := c.Secrets(map[string]string{"service": secrets.Service})
 			if err != nil {
 				t.Fatalf("reading gnome-keyring: %v", err)
 			}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/fakebb"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
@@ -97,7 +98,7 @@ func (r result) String() string {
 // fake Bitbucket Cloud server that user talks to.
 type fixture struct {
 	srv     *fakebb.Server
-	keyring *store.Keyring
+	keyring secrets.Backend
 	home    string
 	env     []string
 	trace   string // trace file path, "" when tracing is off
@@ -462,7 +463,7 @@ func (f *fixture) finish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, e := range rows {
-		if _, err := f.keyring.Get(ctx, e.ID); !errors.Is(err, store.ErrSecretNotFound) {
+		if _, _, err := f.keyring.Get(ctx, e.ID, "", nil); !errors.Is(err, secrets.ErrNotFound) {
 			t.Errorf("after `remove %s` the keyring item is still there (err %v)", e.ID, err)
 		}
 	}

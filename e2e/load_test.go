@@ -22,6 +22,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -259,11 +260,11 @@ func listKeyring() ([]keyringItem, error) {
 	}
 	svc := conn.Object(secretsName, secretsPath)
 	var unlocked, locked []dbus.ObjectPath
-	if err := svc.Call(secretsService+".SearchItems", 0, map[string]string{"service": store.Service}).Store(&unlocked, &locked); err != nil {
+	if err := svc.Call(secretsService+".SearchItems", 0, map[string]string{"service": secrets.Service}).Store(&unlocked, &locked); err != nil {
 		return nil, err
 	}
 	if len(locked) > 0 {
-		return nil, fmt.Errorf("%d item(s) of service %s are locked: the checks need an unlocked keyring", len(locked), store.Service)
+		return nil, fmt.Errorf("%d item(s) of service %s are locked: the checks need an unlocked keyring", len(locked), secrets.Service)
 	}
 	if len(unlocked) == 0 {
 		return nil, nil

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/fakebb"
-	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 )
 
 // TestMostSpecificTokenServes: a repository token, a workspace token and a
@@ -210,7 +210,7 @@ func TestRevokedRepositoryToken(t *testing.T) {
 	f.wantState(t, newID, "active")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := f.keyring.Get(ctx, repoID); !errors.Is(err, store.ErrSecretNotFound) {
+	if _, _, err := f.keyring.Get(ctx, repoID, "", nil); !errors.Is(err, secrets.ErrNotFound) {
 		t.Errorf("the replaced token's keyring item %s is still there (err %v)", repoID, err)
 	}
 	m = f.mark()
@@ -364,7 +364,7 @@ func TestRemembersCredentialGitApproved(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if _, err := f.keyring.Get(ctx, stored.ID); !errors.Is(err, store.ErrSecretNotFound) {
+			if _, _, err := f.keyring.Get(ctx, stored.ID, "", nil); !errors.Is(err, secrets.ErrNotFound) {
 				t.Errorf("the erased token's keyring item %s is still there (err %v)", stored.ID, err)
 			}
 		})

@@ -15,6 +15,8 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/keyring"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
 )
@@ -41,7 +43,7 @@ type Env struct {
 	// ConfigDir holds the index; "" means the user's config directory.
 	ConfigDir string
 	// Secrets is the secret backend; nil means the OS keyring.
-	Secrets store.Secrets
+	Secrets secrets.Backend
 	// Executable is this program's path, for `setup`.
 	Executable string
 	// Git is the git binary `setup` runs; "" means git from PATH.
@@ -123,6 +125,7 @@ func Main(env Env) (code int) {
 		}
 	}()
 	r := &runner{env: env, trace: tr}
+	defer r.close()
 	if err := cmd(r, args); err != nil {
 		msg := oneLine(err.Error())
 		tr.Printf("%s: failed: %s", op, msg)
@@ -156,8 +159,18 @@ func oneLine(s string) string {
 }
 
 type runner struct {
-	env   Env
-	trace *trace.Logger
+	env     Env
+	trace   *trace.Logger
+	closers []secrets.Closer // backends opened for the command
+}
+
+// close releases what the command opened (a keyring connection: its
+// session is closed and the service's answer awaited).
+func (r *runner) close() {
+	for _, c := range r.closers {
+		_ = c.Close()
+	}
+	r.closers = nil
 }
 
 var commands map[string]func(*runner, []string) error
@@ -222,16 +235,19 @@ func (r *runner) helper(interactive bool) (*helper.Helper, error) {
 			return nil, err
 		}
 	}
-	secrets := r.env.Secrets
-	if secrets == nil {
+	backend := r.env.Secrets
+	if backend == nil {
 		timeout, err := r.keyringTimeout(interactive)
 		if err != nil {
 			return nil, err
 		}
-		secrets = store.NewKeyring(timeout)
+		backend = keyring.New(timeout)
+		if c, ok := backend.(secrets.Closer); ok {
+			r.closers = append(r.closers, c)
+		}
 	}
 	return &helper.Helper{
-		Store:   &store.Store{Dir: dir, Secrets: secrets, LockTimeout: lockTimeout},
+		Store:   &store.Store{Dir: dir, Secrets: backend, LockTimeout: lockTimeout},
 		Now:     r.env.Now,
 		Trace:   r.trace,
 		Notices: r.env.Stderr,

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -65,7 +66,7 @@ func TestAddPrintsID(t *testing.T) {
 	assert.Equal(t, "https://bitbucket.org/ws/repo", e.URL)
 	assert.Equal(t, store.KindRepository, e.Kind)
 	assert.Equal(t, "x-token-auth", e.Username)
-	assert.Equal(t, map[string]string{id: repoTok}, f.secrets.snapshot())
+	assert.Equal(t, map[string]string{id: repoTok}, f.secrets.Snapshot())
 }
 
 func TestAddTokenInput(t *testing.T) {
@@ -81,7 +82,7 @@ func TestAddTokenInput(t *testing.T) {
 			f := newFixture(t)
 			r := f.run(tt.stdin, "add", "https://bitbucket.org/ws/repo")
 			require.Equal(t, ExitOK, r.code, r.stderr)
-			assert.Equal(t, map[string]string{strings.TrimSpace(r.stdout): repoTok}, f.secrets.snapshot())
+			assert.Equal(t, map[string]string{strings.TrimSpace(r.stdout): repoTok}, f.secrets.Snapshot())
 		})
 	}
 }
@@ -122,7 +123,7 @@ func TestAddReplacesSameScopeAndKind(t *testing.T) {
 	require.Len(t, ix.Entries, 2)
 	_, ok := ix.Find(first)
 	assert.False(t, ok, "the first workspace token is replaced")
-	assert.Equal(t, map[string]string{other: apiTok, second: repoTok}, f.secrets.snapshot())
+	assert.Equal(t, map[string]string{other: apiTok, second: repoTok}, f.secrets.Snapshot())
 }
 
 // seedList adds four tokens whose states at listNow are active, expired,
@@ -221,7 +222,7 @@ func TestRemove(t *testing.T) {
 		keep := f.add(wsTok, "https://bitbucket.org/ws", "--kind", "workspace")
 		r := f.run("", "remove", id)
 		assert.Equal(t, result{ExitOK, "removed " + id + " (repository https://bitbucket.org/ws/repo)\n", ""}, r)
-		assert.Equal(t, map[string]string{keep: wsTok}, f.secrets.snapshot())
+		assert.Equal(t, map[string]string{keep: wsTok}, f.secrets.Snapshot())
 		assert.Len(t, f.index().Entries, 1)
 	})
 	t.Run("by URL removes every kind at that scope", func(t *testing.T) {
@@ -237,7 +238,7 @@ func TestRemove(t *testing.T) {
 			"removed " + a + " (workspace https://bitbucket.org/ws)",
 			"removed " + b + " (api https://bitbucket.org/ws)",
 		}, strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n"))
-		assert.Equal(t, map[string]string{keep: repoTok}, f.secrets.snapshot())
+		assert.Equal(t, map[string]string{keep: repoTok}, f.secrets.Snapshot())
 	})
 }
 
@@ -298,7 +299,7 @@ func TestGetStoreErase(t *testing.T) {
 		}
 		require.Len(t, stored, 1)
 		assert.Equal(t, "https://bitbucket.org/ws/other", stored[0].URL)
-		assert.Equal(t, typedPw, f.secrets.snapshot()[stored[0].ID])
+		assert.Equal(t, typedPw, f.secrets.Snapshot()[stored[0].ID])
 
 		r = f.run("protocol=https\nhost=bitbucket.org\npath=ws/other.git\n", "get")
 		assert.Equal(t, result{ExitOK, "username=bob\npassword=" + typedPw + "\n", ""}, r)
@@ -307,8 +308,8 @@ func TestGetStoreErase(t *testing.T) {
 		require.Equal(t, result{ExitOK, "", ""}, r)
 		_, ok := f.index().Find(stored[0].ID)
 		assert.False(t, ok)
-		assert.NotContains(t, f.secrets.snapshot(), stored[0].ID)
-		assert.Equal(t, repoTok, f.secrets.snapshot()[repo], "added tokens stay")
+		assert.NotContains(t, f.secrets.Snapshot(), stored[0].ID)
+		assert.Equal(t, repoTok, f.secrets.Snapshot()[repo], "added tokens stay")
 	})
 }
 
@@ -634,7 +635,7 @@ func TestAddOnTerminal(t *testing.T) {
 		assert.Equal(t, "Token for https://bitbucket.org/ws/repo (input hidden): \n"+
 			"added repository token ****1111 for https://bitbucket.org/ws/repo (as x-token-auth)\n", r.stderr)
 		assert.NotContains(t, r.stdout+r.stderr, repoTok)
-		assert.Equal(t, map[string]string{strings.TrimSpace(r.stdout): repoTok}, f.secrets.snapshot())
+		assert.Equal(t, map[string]string{strings.TrimSpace(r.stdout): repoTok}, f.secrets.Snapshot())
 	})
 	t.Run("read error", func(t *testing.T) {
 		t.Parallel()
@@ -680,7 +681,7 @@ func TestAddRefusesTokenAsURL(t *testing.T) {
 		t.Run(arg[:6], func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := Main(Env{Args: []string{"add", arg}, Stdin: strings.NewReader("tok\n"), Stdout: &stdout, Stderr: &stderr,
-				ConfigDir: t.TempDir(), Secrets: store.NewMemory()})
+				ConfigDir: t.TempDir(), Secrets: memory.New()})
 			if code != ExitUsage || stdout.Len() != 0 {
 				t.Fatalf("exit %d stdout %q, want exit 2 and no stdout", code, stdout.String())
 			}
@@ -705,7 +706,7 @@ func TestAddChecksOptionsBeforePrompting(t *testing.T) {
 		t.Run(strings.Join(args[2:], " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := Main(Env{Args: args, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
-				ConfigDir: t.TempDir(), Secrets: store.NewMemory(),
+				ConfigDir: t.TempDir(), Secrets: memory.New(),
 				IsTerminal: func() bool { return true },
 				ReadPassword: func() ([]byte, error) {
 					t.Error("prompted for the token before checking the options")
@@ -719,13 +720,13 @@ func TestAddChecksOptionsBeforePrompting(t *testing.T) {
 }
 
 func TestRepair(t *testing.T) {
-	run := func(dir string, mem *store.Memory, args ...string) (int, string, string) {
+	run := func(dir string, mem *memory.Backend, args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
 		code := Main(Env{Args: args, Stdin: strings.NewReader("ATCTT3xRepairToken0123456789\n"), Stdout: &stdout, Stderr: &stderr,
 			ConfigDir: dir, Secrets: mem})
 		return code, stdout.String(), stderr.String()
 	}
-	dir, mem := t.TempDir(), store.NewMemory()
+	dir, mem := t.TempDir(), memory.New()
 	code, idOut, _ := run(dir, mem, "add", "https://bitbucket.org/ws/repo")
 	require.Equal(t, ExitOK, code)
 	id := strings.TrimSpace(idOut)
@@ -752,7 +753,8 @@ func TestRepair(t *testing.T) {
 	assert.Contains(t, string(data), `"check":"v1:`)
 
 	// An item nobody knows: reported, kept, exit 1; deleted on request.
-	require.NoError(t, mem.Set(context.Background(), "feedf00d", "stray"))
+	_, err = mem.Set(context.Background(), "feedf00d", "stray")
+	require.NoError(t, err)
 	code, out, errOut = run(dir, mem, "repair")
 	assert.Equal(t, ExitError, code)
 	assert.Contains(t, out, "unknown keyring item feedf00d")
@@ -772,7 +774,7 @@ func TestRepair(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	dir, mem := t.TempDir(), store.NewMemory()
+	dir, mem := t.TempDir(), memory.New()
 	run := func(args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
 		code := Main(Env{Args: args, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, ConfigDir: dir, Secrets: mem})
@@ -806,13 +808,13 @@ func TestConfig(t *testing.T) {
 func TestUnknownWordOnTerminal(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := Main(Env{Args: []string{"lsit"}, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
-		ConfigDir: t.TempDir(), Secrets: store.NewMemory(), IsTerminal: func() bool { return true }})
+		ConfigDir: t.TempDir(), Secrets: memory.New(), IsTerminal: func() bool { return true }})
 	assert.Equal(t, ExitUsage, code)
 	assert.Empty(t, stdout.String())
 	assert.Contains(t, stderr.String(), `unknown command "lsit"`)
 	stderr.Reset()
 	code = Main(Env{Args: []string{"lsit"}, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
-		ConfigDir: t.TempDir(), Secrets: store.NewMemory(), IsTerminal: func() bool { return false }})
+		ConfigDir: t.TempDir(), Secrets: memory.New(), IsTerminal: func() bool { return false }})
 	assert.Equal(t, ExitOK, code, "from git (stdin not a terminal) unknown operations are ignored")
 	assert.Empty(t, stderr.String())
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/doctor"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -255,7 +257,7 @@ func TestDoctorNoHostSetUp(t *testing.T) {
 
 func TestDoctorOrphanedSecrets(t *testing.T) {
 	f := newDoctorFixture(t)
-	mem := store.NewMemory() // lists its items, like the Secret Service
+	mem := memory.New() // lists its items, like the Secret Service
 	run := func(args ...string) (result, []string) {
 		r := f.runWith(func(e *Env) { e.Executable, e.Secrets = f.exe, mem }, "", append([]string{"doctor"}, args...)...)
 		return r, strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
@@ -271,10 +273,12 @@ func TestDoctorOrphanedSecrets(t *testing.T) {
 
 	ctx := context.Background()
 	// An interrupted write: a secret the journal lists and no entry names.
-	require.NoError(t, mem.Set(ctx, "0a1b2c3d", "ATCTT3-interrupted-write-XXXX"))
+	_, err := mem.Set(ctx, "0a1b2c3d", "ATCTT3-interrupted-write-XXXX")
+	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(f.dir, store.JournalFile), []byte(`["0a1b2c3d"]`+"\n"), 0o600))
 	// A stray item nobody here knows, and an entry whose secret is gone.
-	require.NoError(t, mem.Set(ctx, "5772a4e1", "someone else's"))
+	_, err = mem.Set(ctx, "5772a4e1", "someone else's")
+	require.NoError(t, err)
 	require.NoError(t, mem.Delete(ctx, gone))
 
 	r, lines := run()
@@ -290,17 +294,17 @@ func TestDoctorOrphanedSecrets(t *testing.T) {
 	require.Equal(t, ExitError, r.code, r.stdout)
 	assert.Equal(t, "fixed   deleted orphaned secret 0a1b2c3d (left by an interrupted write)", lines[0])
 	noFinding(t, lines, `^(ok|warn|action) .*orphaned`)
-	_, err := mem.Get(ctx, "0a1b2c3d")
-	assert.ErrorIs(t, err, store.ErrSecretNotFound)
+	_, _, err = mem.Get(ctx, "0a1b2c3d", "", nil)
+	assert.ErrorIs(t, err, secrets.ErrNotFound)
 	_, err = os.Stat(filepath.Join(f.dir, store.JournalFile))
 	assert.True(t, os.IsNotExist(err))
 	// Nothing else destructive: the stray item, the entry without a secret
 	// and the good token all stay.
-	_, err = mem.Get(ctx, "5772a4e1")
+	_, _, err = mem.Get(ctx, "5772a4e1", "", nil)
 	assert.NoError(t, err)
 	finding(t, lines, doctor.Warn, `5772a4e1`)
 	finding(t, lines, doctor.Action, `token `+gone+` .*its secret is not in the keyring`)
-	v, err := mem.Get(ctx, id)
+	v, _, err := mem.Get(ctx, id, "", nil)
 	require.NoError(t, err)
 	assert.Equal(t, repoTok, v)
 	assert.Len(t, f.index().Entries, 2)
@@ -309,7 +313,7 @@ func TestDoctorOrphanedSecrets(t *testing.T) {
 func TestDoctorKeyringUnavailable(t *testing.T) {
 	f := newDoctorFixture(t)
 	require.Equal(t, ExitOK, f.cmd("", "setup").code)
-	f.secrets.mem.Fail = store.ErrKeyringUnavailable
+	f.secrets.Fail = secrets.ErrUnavailable
 	r, lines := f.doctor()
 	require.Equal(t, ExitError, r.code)
 	finding(t, lines, doctor.Action, `keyring: writing a test item failed: keyring unavailable`)
@@ -333,7 +337,7 @@ func TestDoctorTokens(t *testing.T) {
 	}
 	stored := "0a1b2c3d"
 	require.NoError(t, (&store.Store{Dir: f.dir, Secrets: f.secrets}).Update(context.Background(), func(tx *store.Tx) error {
-		if err := tx.SetSecret(stored, appPw); err != nil {
+		if _, err := tx.SetSecret(stored, appPw); err != nil {
 			return err
 		}
 		tx.Index.Entries = append(tx.Index.Entries, store.Entry{ID: stored, URL: "https://bitbucket.org/old/repo", Kind: store.KindStored,

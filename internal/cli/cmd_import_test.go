@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -53,10 +54,10 @@ func TestImport(t *testing.T) {
 		assert.Equal(t, "imported from .git-credentials", e.Label)
 		switch e.Kind {
 		case store.KindRepository:
-			assert.Equal(t, repoTok, f.secrets.snapshot()[e.ID])
+			assert.Equal(t, repoTok, f.secrets.Snapshot()[e.ID])
 		case store.KindAPI:
 			assert.Equal(t, "x-bitbucket-api-token-auth", e.Username)
-			assert.Equal(t, apiTok, f.secrets.snapshot()[e.ID])
+			assert.Equal(t, apiTok, f.secrets.Snapshot()[e.ID])
 		default:
 			t.Errorf("unexpected entry %+v", e)
 		}
@@ -68,12 +69,12 @@ func TestImport(t *testing.T) {
 
 	// Again with --remove-plaintext: nothing is added twice, and exactly
 	// the imported lines go.
-	before := len(f.secrets.snapshot())
+	before := len(f.secrets.Snapshot())
 	r = f.run("", "import", "--remove-plaintext")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, ":2: https://x-token-auth@bitbucket.org/ws/repo.git: already stored as ")
 	assert.Contains(t, r.stdout, "removed the 2 imported line(s) from "+path+"; every other line is unchanged\n")
-	assert.Equal(t, before, len(f.secrets.snapshot()))
+	assert.Equal(t, before, len(f.secrets.Snapshot()))
 	assert.Equal(t, "https://alice:"+appPw+"@bitbucket.org\n"+
 		"https://x-token-auth:"+wsTok+"@bitbucket.org/ws\n"+
 		"https://bob:"+typedPw+"@github.com\n", readFileString(t, path))
@@ -150,7 +151,7 @@ func TestImportFailures(t *testing.T) {
 		t.Parallel()
 		content := "https://x-token-auth:" + repoTok + "@bitbucket.org/ws/repo\n"
 		f, path := importFixture(t, content)
-		f.secrets.mem.Fail = store.ErrKeyringUnavailable
+		f.secrets.Fail = secrets.ErrUnavailable
 		r := f.run("", "import", "--remove-plaintext")
 		assert.Equal(t, ExitError, r.code)
 		assert.Contains(t, r.stdout, ":1: https://x-token-auth@bitbucket.org/ws/repo: not imported: saving the token in the keyring: keyring unavailable")

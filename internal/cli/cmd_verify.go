@@ -16,6 +16,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -290,7 +291,7 @@ func (r *runner) plan(ctx context.Context, h *helper.Helper, ix *store.Index, e 
 	}
 	secret, err := h.WireSecret(ctx, &e)
 	switch {
-	case errors.Is(err, store.ErrSecretNotFound):
+	case errors.Is(err, secrets.ErrNotFound):
 		p.skip = "its secret is missing from the keyring: add the token again (or see `git-credential-bbtoken repair`)"
 		return p, nil
 	case err != nil:

@@ -18,6 +18,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/gitrepo"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/setup"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
@@ -479,7 +480,7 @@ func (r *runner) repair(args []string) error {
 		if o.DeleteUnknown {
 			fmt.Fprintf(out, "%s unknown keyring item %s\n", verb, id)
 		} else {
-			fmt.Fprintf(out, "unknown keyring item %s under service %s: no entry here names it (another config directory may own it); --delete-unknown deletes it\n", id, store.Service)
+			fmt.Fprintf(out, "unknown keyring item %s under service %s: no entry here names it (another config directory may own it); --delete-unknown deletes it\n", id, secrets.Service)
 		}
 	}
 	for _, id := range rep.Failed {

@@ -151,14 +151,14 @@ func TestNonRegularFilesNeverHang(t *testing.T) {
 					path := filepath.Join(f.dir, file.name)
 					_ = os.Remove(path) // the lock file the add left
 					plant(t, kind, path)
-					before := f.secrets.snapshot()
+					before := f.secrets.Snapshot()
 					r := f.runBounded(c.stdin, c.args...)
 					assert.NotEqual(t, ExitOK, r.code, "stderr %q", r.stderr)
 					assert.Empty(t, r.stdout)
 					assertOneLine(t, r.stderr)
 					assert.Contains(t, r.stderr, path)
 					assert.Contains(t, r.stderr, describe(file.name, kind))
-					assert.Equal(t, before, f.secrets.snapshot(), "the keyring changed")
+					assert.Equal(t, before, f.secrets.Snapshot(), "the keyring changed")
 					st, err := os.Lstat(path)
 					require.NoError(t, err, "what was there is gone")
 					assert.False(t, st.Mode().IsRegular(), "what was there was replaced by a file")
@@ -413,7 +413,7 @@ func TestChecksOnlyForTokens(t *testing.T) {
 
 	checked := map[string]bool{}
 	for _, e := range f.index().Entries {
-		secret, err := f.secrets.Get(t.Context(), e.ID)
+		secret, _, err := f.secrets.Get(t.Context(), e.ID, "", nil)
 		require.NoError(t, err)
 		checked[e.Username+" "+secret] = e.Check != ""
 	}

@@ -10,13 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -34,50 +34,14 @@ const (
 // fixedNow is "now" for in-process runs unless a test moves it.
 var fixedNow = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 
-// recSecrets is store.Memory plus a mirror of its content, so tests can
-// compare the whole backend before and after a run.
-type recSecrets struct {
-	mem *store.Memory
-	mu  sync.Mutex
-	m   map[string]string
-}
-
-func newSecrets() *recSecrets { return &recSecrets{mem: store.NewMemory(), m: map[string]string{}} }
-
-func (s *recSecrets) Get(ctx context.Context, id string) (string, error) { return s.mem.Get(ctx, id) }
-
-func (s *recSecrets) Set(ctx context.Context, id, v string) error {
-	err := s.mem.Set(ctx, id, v)
-	if err == nil {
-		s.mu.Lock()
-		s.m[id] = v
-		s.mu.Unlock()
-	}
-	return err
-}
-
-func (s *recSecrets) Delete(ctx context.Context, id string) error {
-	err := s.mem.Delete(ctx, id)
-	if err == nil {
-		s.mu.Lock()
-		delete(s.m, id)
-		s.mu.Unlock()
-	}
-	return err
-}
-
-func (s *recSecrets) snapshot() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.m)
-}
+func newSecrets() *memory.Backend { return memory.New() }
 
 // fixture is one user's configuration: a config directory, a memory
 // keyring and a clock.
 type fixture struct {
 	t       *testing.T
 	dir     string
-	secrets *recSecrets
+	secrets *memory.Backend
 	now     time.Time
 	getenv  map[string]string
 	wd      string
@@ -149,7 +113,7 @@ func (f *fixture) state() state {
 	} else {
 		require.NoError(f.t, err)
 	}
-	return state{b, f.secrets.snapshot()}
+	return state{b, f.secrets.Snapshot()}
 }
 
 func (f *fixture) index() *store.Index {

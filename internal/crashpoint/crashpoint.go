@@ -19,7 +19,6 @@ const EnvVar = "GIT_CREDENTIAL_BBTOKEN_TEST_STOP_AT"
 const (
 	Journaled       = "journaled"        // a secret's id is in the journal; the keyring is untouched
 	SecretWritten   = "secret-written"   // the secret is in the keyring; no entry names it
-	Located         = "located"          // its keyring item is recorded in the (unsaved) index
 	DeleteJournaled = "delete-journaled" // removals are in the journal; secrets still there
 	SecretDeleted   = "secret-deleted"   // a removed entry's secret is gone; the entry is not
 	IndexSaved      = "index-saved"      // the index is saved; the journal still lists its work

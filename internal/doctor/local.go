@@ -18,6 +18,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/importer"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -117,10 +118,11 @@ func (d *Doctor) checkKeyring(ctx context.Context) (bool, []Finding) {
 		return false, []Finding{f}
 	}
 	start := time.Now()
-	if err := d.Store.Secrets.Set(ctx, id, probeSecret); err != nil {
+	hint, err := d.Store.Secrets.Set(ctx, id, probeSecret)
+	if err != nil {
 		return fail("writing a test item", err)
 	}
-	got, err := d.Store.Secrets.Get(ctx, id)
+	got, _, err := d.Store.Secrets.Get(ctx, id, hint, func(v string) bool { return v == probeSecret })
 	if err != nil {
 		_ = d.Store.Secrets.Delete(ctx, id)
 		return fail("reading back a test item", err)
@@ -163,7 +165,7 @@ func (d *Doctor) checkOrphans(ctx context.Context) []Finding {
 	if len(rep.Unknown) > 0 {
 		f := base
 		f.Level = Warn
-		f.Message = fmt.Sprintf("%d keyring item(s) under service %s that no entry here names: %s (another config directory sharing this keyring may own them)", len(rep.Unknown), store.Service, someIDs(rep.Unknown))
+		f.Message = fmt.Sprintf("%d keyring item(s) under service %s that no entry here names: %s (another config directory sharing this keyring may own them)", len(rep.Unknown), secrets.Service, someIDs(rep.Unknown))
 		f.Fix = Command + " repair --delete-unknown, if no other config directory uses this keyring"
 		out = append(out, f)
 	}

@@ -43,6 +43,7 @@ const (
 	MethodDelete      = "Item.Delete"
 	MethodClose       = "Session.Close"
 	MethodPrompt      = "Prompt.Prompt"
+	MethodReadAlias   = "Service.ReadAlias"
 )
 
 // PromptMode is what an unlock prompt does once the client calls Prompt.
@@ -80,6 +81,14 @@ type Fault struct {
 	// retry clears.
 	NotReadyOn    string
 	NotReadyTimes int
+	// NoAlias: ReadAlias("default") answers "/" (no default collection):
+	// clients fall back to the login collection.
+	NoAlias bool
+	// PromptOnCreate and PromptOnDelete: CreateItem and Item.Delete
+	// answer with a prompt that does the work when run (KeePassXC asks
+	// for every CreateItem), behaving as Prompt says.
+	PromptOnCreate bool
+	PromptOnDelete bool
 }
 
 // Secret is the Secret Service's (oayays) secret struct.
@@ -155,6 +164,7 @@ func start(address string) (*Service, error) {
 			"Lock":        s.lock,
 			"SearchItems": s.serviceSearch,
 			"GetSecrets":  s.getSecrets,
+			"ReadAlias":   s.readAlias,
 		}, ServicePath, ifaceService},
 		{map[string]any{
 			"Get":    s.getProperty,
@@ -324,6 +334,46 @@ func (s *Service) openSession(algorithm string, _ dbus.Variant) (dbus.Variant, d
 	return dbus.MakeVariant(""), path, nil
 }
 
+func (s *Service) readAlias(name string) (dbus.ObjectPath, *dbus.Error) {
+	if err := s.enter(MethodReadAlias); err != nil {
+		return noPrompt, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name != "default" || s.fault.NoAlias {
+		return noPrompt, nil
+	}
+	return LoginCollection, nil
+}
+
+// newPrompt exports a prompt that, once run, does work (when the fault's
+// Prompt mode is PromptUnlock) and completes with its result, or is
+// dismissed (PromptDismiss), or never completes (PromptNever).
+func (s *Service) newPrompt(work func() dbus.Variant) (dbus.ObjectPath, *dbus.Error) {
+	path := s.nextPath("prompt")
+	s.mu.Lock()
+	mode := s.fault.Prompt
+	s.mu.Unlock()
+	prompt := func(string) *dbus.Error {
+		if err := s.enter(MethodPrompt); err != nil {
+			return err
+		}
+		// The signal goes out before the reply; the client listens for it
+		// before it calls Prompt.
+		switch mode {
+		case PromptDismiss:
+			_ = s.conn.Emit(path, ifacePrompt+".Completed", true, dbus.MakeVariant(""))
+		case PromptUnlock:
+			_ = s.conn.Emit(path, ifacePrompt+".Completed", false, work())
+		}
+		return nil
+	}
+	if err := s.conn.ExportMethodTable(map[string]any{"Prompt": prompt}, path, ifacePrompt); err != nil {
+		return noPrompt, dbus.MakeFailedError(err)
+	}
+	return path, nil
+}
+
 func (s *Service) unlock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.ObjectPath, *dbus.Error) {
 	if err := s.enter(MethodUnlock); err != nil {
 		return nil, noPrompt, err
@@ -428,6 +478,16 @@ func (s *Service) createItem(props map[string]dbus.Variant, secret Secret, repla
 	if locked {
 		return noPrompt, noPrompt, errLocked(LoginCollection)
 	}
+	s.mu.Lock()
+	viaPrompt := s.fault.PromptOnCreate
+	s.mu.Unlock()
+	if viaPrompt {
+		p, err := s.newPrompt(func() dbus.Variant {
+			path, _ := s.store(label, attrs, string(secret.Value))
+			return dbus.MakeVariant(path)
+		})
+		return noPrompt, p, err
+	}
 	if replace {
 		for _, p := range s.matching(attrs) {
 			s.mu.Lock()
@@ -442,6 +502,15 @@ func (s *Service) createItem(props map[string]dbus.Variant, secret Secret, repla
 			}
 		}
 	}
+	path, err := s.store(label, attrs, string(secret.Value))
+	if err != nil {
+		return noPrompt, noPrompt, err
+	}
+	return path, noPrompt, nil
+}
+
+// store adds an item.
+func (s *Service) store(label string, attrs map[string]string, secret string) (dbus.ObjectPath, *dbus.Error) {
 	path := dbus.ObjectPath(fmt.Sprintf("%s/i%d", LoginCollection, s.bump()))
 	methods := map[string]any{
 		"GetSecret": func(session dbus.ObjectPath) (Secret, *dbus.Error) { return s.getSecret(path, session) },
@@ -451,15 +520,15 @@ func (s *Service) createItem(props map[string]dbus.Variant, secret Secret, repla
 		"Get": func(iface, name string) (dbus.Variant, *dbus.Error) { return s.itemProperty(path, iface, name) },
 	}
 	if err := s.conn.ExportMethodTable(methods, path, ifaceItem); err != nil {
-		return noPrompt, noPrompt, dbus.MakeFailedError(err)
+		return noPrompt, dbus.MakeFailedError(err)
 	}
 	if err := s.conn.ExportMethodTable(propMethods, path, ifaceProperties); err != nil {
-		return noPrompt, noPrompt, dbus.MakeFailedError(err)
+		return noPrompt, dbus.MakeFailedError(err)
 	}
 	s.mu.Lock()
-	s.items[path] = &Item{Label: label, Attributes: maps.Clone(attrs), Secret: string(secret.Value)}
+	s.items[path] = &Item{Label: label, Attributes: maps.Clone(attrs), Secret: secret}
 	s.mu.Unlock()
-	return path, noPrompt, nil
+	return path, nil
 }
 
 // Put stores an item as CreateItem does (for a test's set-up: faults in
@@ -469,7 +538,7 @@ func (s *Service) Put(attrs map[string]string, secret string) (dbus.ObjectPath, 
 		ifaceItem + ".Label":      dbus.MakeVariant("test item"),
 		ifaceItem + ".Attributes": dbus.MakeVariant(attrs),
 	}
-	path, _, err := s.createItem(props, Secret{Value: []byte(secret)}, true)
+	path, _, err := s.createItem(props, Secret{Value: []byte(secret)}, false)
 	if err != nil {
 		return "", err
 	}
@@ -510,14 +579,24 @@ func (s *Service) deleteItem(path dbus.ObjectPath) (dbus.ObjectPath, *dbus.Error
 		return noPrompt, errLocked(path)
 	}
 	_, ok := s.items[path]
-	delete(s.items, path)
+	viaPrompt := s.fault.PromptOnDelete
 	s.mu.Unlock()
 	if !ok {
 		e := dbus.MakeNoObjectError(path)
 		return noPrompt, &e
 	}
-	_ = s.conn.ExportMethodTable(nil, path, ifaceItem)
-	_ = s.conn.ExportMethodTable(nil, path, ifaceProperties)
+	drop := func() dbus.Variant {
+		s.mu.Lock()
+		delete(s.items, path)
+		s.mu.Unlock()
+		_ = s.conn.ExportMethodTable(nil, path, ifaceItem)
+		_ = s.conn.ExportMethodTable(nil, path, ifaceProperties)
+		return dbus.MakeVariant("")
+	}
+	if viaPrompt {
+		return s.newPrompt(drop)
+	}
+	drop()
 	return noPrompt, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -16,7 +17,7 @@ import (
 // since July 2026, which never triggers erase, so a stored one would
 // outrank (and hide) tokens added later for ever.
 func TestStoreSkipsAppPasswords(t *testing.T) {
-	mem := store.NewMemory()
+	mem := memory.New()
 	h := &helper.Helper{Store: &store.Store{Dir: t.TempDir(), Secrets: mem}}
 	for _, in := range []string{
 		"protocol=https\nhost=bitbucket.org\npath=ws/repo.git\nusername=alice\npassword=ATBB0123456789abcdef\n",

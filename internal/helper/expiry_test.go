@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -35,7 +36,7 @@ func TestExpiryWarning(t *testing.T) {
 			now := start
 			var notices bytes.Buffer
 			h := &helper.Helper{
-				Store:   &store.Store{Dir: t.TempDir(), Secrets: store.NewMemory()},
+				Store:   &store.Store{Dir: t.TempDir(), Secrets: memory.New()},
 				Now:     func() time.Time { return now },
 				Notices: &notices,
 			}
@@ -67,7 +68,7 @@ func TestExpiryWarning(t *testing.T) {
 	}
 	t.Run("message", func(t *testing.T) {
 		var notices bytes.Buffer
-		h := &helper.Helper{Store: &store.Store{Dir: t.TempDir(), Secrets: store.NewMemory()},
+		h := &helper.Helper{Store: &store.Store{Dir: t.TempDir(), Secrets: memory.New()},
 			Now: func() time.Time { return start }, Notices: &notices}
 		e, err := h.Add(context.Background(), helper.AddOptions{URL: "https://bitbucket.org/ws/repo", Expires: "2026-11-30", Token: tok})
 		require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
 )
@@ -21,26 +22,26 @@ import (
 // t0 is the fixed "now" of every test: 2026-08-15 12:00 UTC.
 var t0 = time.Date(2026, 8, 15, 12, 0, 0, 0, time.UTC)
 
-// countingSecrets is store.Memory that counts writes and deletes, so tests
-// can assert that an operation touched nothing.
+// countingSecrets is the memory backend counting reads, writes and
+// deletes, so tests can assert that an operation touched nothing.
 type countingSecrets struct {
-	*store.Memory
+	*memory.Backend
 	gets, sets, deletes atomic.Int32
 }
 
-func (c *countingSecrets) Get(ctx context.Context, id string) (string, error) {
+func (c *countingSecrets) Get(ctx context.Context, id, hint string, want func(string) bool) (string, string, error) {
 	c.gets.Add(1)
-	return c.Memory.Get(ctx, id)
+	return c.Backend.Get(ctx, id, hint, want)
 }
 
-func (c *countingSecrets) Set(ctx context.Context, id, secret string) error {
+func (c *countingSecrets) Set(ctx context.Context, id, secret string) (string, error) {
 	c.sets.Add(1)
-	return c.Memory.Set(ctx, id, secret)
+	return c.Backend.Set(ctx, id, secret)
 }
 
 func (c *countingSecrets) Delete(ctx context.Context, id string) error {
 	c.deletes.Add(1)
-	return c.Memory.Delete(ctx, id)
+	return c.Backend.Delete(ctx, id)
 }
 
 // fixture is a Helper over a temp dir and an in-memory keyring, with a
@@ -59,7 +60,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: t0, ids: map[string]string{}}
-	f.sec = &countingSecrets{Memory: store.NewMemory()}
+	f.sec = &countingSecrets{Backend: memory.New()}
 	f.h = &helper.Helper{
 		Store:   &store.Store{Dir: filepath.Join(t.TempDir(), "config"), Secrets: f.sec},
 		Now:     func() time.Time { return f.now },
@@ -179,7 +180,8 @@ func (f *fixture) mutate(fn func(ix *store.Index)) {
 }
 
 func (f *fixture) secretOf(id string) (string, error) {
-	return f.sec.Memory.Get(context.Background(), id)
+	v, _, err := f.sec.Backend.Get(context.Background(), id, "", nil)
+	return v, err
 }
 
 // snapshot records the index file and the keyring counters, so that

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -167,7 +168,7 @@ func FuzzGet(f *testing.F) {
 
 // fzHelper is a Helper over fzEntries, a memory keyring and fzNow.
 func fzHelper(tb testing.TB) (*helper.Helper, *countingSecrets, *bytes.Buffer) {
-	sec := &countingSecrets{Memory: store.NewMemory()}
+	sec := &countingSecrets{Backend: memory.New()}
 	notices := &bytes.Buffer{}
 	h := &helper.Helper{
 		Store:   &store.Store{Dir: filepath.Join(tb.TempDir(), "config"), Secrets: sec},
@@ -180,7 +181,7 @@ func fzHelper(tb testing.TB) (*helper.Helper, *countingSecrets, *bytes.Buffer) {
 			e := x.e
 			e.State = fzOr(e.State, store.StateActive)
 			e.Created, e.Updated = fzNow.Add(-time.Hour), fzNow.Add(-time.Hour)
-			if err := tx.SetSecret(e.ID, fzOr(x.raw, x.secret)); err != nil {
+			if _, err := tx.SetSecret(e.ID, fzOr(x.raw, x.secret)); err != nil {
 				return err
 			}
 			tx.Index.Entries = append(tx.Index.Entries, e)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -333,16 +334,16 @@ func TestGetOrdering(t *testing.T) {
 func TestGetSkipsMissingSecret(t *testing.T) {
 	f := newFixture(t)
 	standardTokens(f)
-	require.NoError(t, f.sec.Memory.Delete(context.Background(), f.ids["repo"]))
+	require.NoError(t, f.sec.Backend.Delete(context.Background(), f.ids["repo"]))
 	assert.Equal(t, q("username=x-token-auth", "password="+projTok), f.get(q("protocol=https", "host=bitbucket.org", "path=ws/repo.git")))
 }
 
 func TestGetKeyringFailure(t *testing.T) {
 	f := newFixture(t)
 	standardTokens(f)
-	f.sec.Fail = fmt.Errorf("%w: test", store.ErrKeyringUnavailable)
+	f.sec.Fail = fmt.Errorf("%w: test", secrets.ErrUnavailable)
 	_, err := f.h.Get(context.Background(), f.read(q("protocol=https", "host=bitbucket.org", "path=ws/repo.git")))
-	require.ErrorIs(t, err, store.ErrKeyringUnavailable)
+	require.ErrorIs(t, err, secrets.ErrUnavailable)
 }
 
 func TestGetAnswerNeverHasCRorLF(t *testing.T) {

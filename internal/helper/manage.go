@@ -74,7 +74,8 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		if err != nil {
 			return err
 		}
-		if err := tx.SetSecret(id, o.Token.Reveal()); err != nil {
+		hint, err := tx.SetSecret(id, o.Token.Reveal())
+		if err != nil {
 			return err
 		}
 		check, err := store.NewCheck(o.Token.Reveal())
@@ -84,7 +85,7 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		now := h.now().UTC()
 		e := store.Entry{
 			ID: id, URL: scope.String(), Kind: kind, Username: username, AuthType: authType, Email: o.Email,
-			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now, Check: check,
+			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now, Check: check, Hint: hint,
 		}
 		for _, old := range slices.Clone(ix.Entries) {
 			if SameIdentity(flavor, &old, &e) {

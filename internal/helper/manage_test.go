@@ -11,6 +11,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -205,7 +206,7 @@ func TestAddReplacesSameScopeAndKind(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{other.ID, elsewhere.ID, second.ID}, ids)
 	_, err := f.secretOf(first.ID)
-	require.ErrorIs(t, err, store.ErrSecretNotFound, "the replaced token's secret is left in the keyring")
+	require.ErrorIs(t, err, secrets.ErrNotFound, "the replaced token's secret is left in the keyring")
 	assert.Equal(t, 3, f.sec.Len())
 	assert.Equal(t, q("username=x-token-auth", "password=ATCTT3xSecond-0004"), f.get(q(cloudQ, "path=ws/repo.git")))
 }
@@ -255,7 +256,7 @@ func TestRemove(t *testing.T) {
 				_, ok := f.index().Find(id)
 				assert.False(t, ok)
 				_, err := f.secretOf(id)
-				assert.ErrorIs(t, err, store.ErrSecretNotFound, "secret of %s left behind", id)
+				assert.ErrorIs(t, err, secrets.ErrNotFound, "secret of %s left behind", id)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
 )
@@ -173,7 +174,7 @@ func (h *Helper) get(ctx context.Context, q *credential.Credential) (a *credenti
 			continue
 		}
 		v, err := h.readSecret(h.keyring(ctx), c.e)
-		if errors.Is(err, store.ErrSecretNotFound) {
+		if errors.Is(err, secrets.ErrNotFound) {
 			h.Trace.Printf("get: skip %s: its secret is missing from the keyring (being replaced, or `repair` reports it)", c.e.ID)
 			missing = true
 			continue
@@ -383,7 +384,7 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r request, 
 		if !h.checked(c.e, g) {
 			v, err = h.readSecret(read, c.e)
 		}
-		if errors.Is(err, store.ErrSecretNotFound) {
+		if errors.Is(err, secrets.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -442,7 +443,7 @@ func sameExpiry(e *store.Entry, q *credential.Credential) bool {
 // token when withRefresh (store must keep a rotated refresh token).
 func (h *Helper) holds(get func(*store.Entry) (string, error), e *store.Entry, g secretValue, withRefresh bool) (bool, error) {
 	v, err := h.readSecret(get, e)
-	if errors.Is(err, store.ErrSecretNotFound) {
+	if errors.Is(err, secrets.ErrNotFound) {
 		return false, nil // an orphan entry holds nothing
 	}
 	if err != nil {
@@ -506,14 +507,15 @@ func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
 		return err
 	}
 	raw, format := encodeSecret(g)
-	if err := tx.SetSecret(id, raw); err != nil {
+	hint, err := tx.SetSecret(id, raw)
+	if err != nil {
 		return err
 	}
 	e := store.Entry{
 		ID: id, URL: url, Kind: store.KindStored,
 		Username: q.Username, UsernameSet: q.HasUsername,
 		AuthType: authType, Format: format, State: store.StateActive,
-		Created: now, Updated: now,
+		Created: now, Updated: now, Hint: hint,
 	}
 	if q.PasswordExpiryUTC != 0 {
 		e.Expires = store.FormatExpiry(q.PasswordExpiryUTC)

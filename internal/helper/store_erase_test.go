@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -209,7 +210,7 @@ func TestStoreOverwrite(t *testing.T) {
 	assert.Equal(t, old.Created, stored[0].Created)
 	assert.Equal(t, t0.Add(time.Minute), stored[0].Updated)
 	_, err := f.secretOf(old.ID)
-	require.ErrorIs(t, err, store.ErrSecretNotFound, "the old secret stays in the keyring")
+	require.ErrorIs(t, err, secrets.ErrNotFound, "the old secret stays in the keyring")
 	assert.Equal(t, 1, f.sec.Len())
 	assert.Equal(t, q("username=alice", "password=new-password"), f.get(q(cloudQ, "path=ws/repo.git")))
 
@@ -493,7 +494,7 @@ func TestEraseStoredCredentials(t *testing.T) {
 				if kept[e.ID] {
 					assert.NoError(t, err)
 				} else {
-					assert.ErrorIs(t, err, store.ErrSecretNotFound)
+					assert.ErrorIs(t, err, secrets.ErrNotFound)
 				}
 			}
 			// The added token is never touched by an erase without its secret.
@@ -520,7 +521,7 @@ func TestEraseNothingStoredWritesNothing(t *testing.T) {
 func TestStoreNoOpWhenFirstCandidateIsOrphaned(t *testing.T) {
 	f := newFixture(t)
 	standardTokens(f)
-	require.NoError(t, f.sec.Memory.Delete(context.Background(), f.ids["repo"]))
+	require.NoError(t, f.sec.Backend.Delete(context.Background(), f.ids["repo"]))
 	in := q(cloudQ, "path=ws/repo.git", "username=x-token-auth", "password="+projTok)
 	require.Equal(t, q("username=x-token-auth", "password="+projTok), f.get(q(cloudQ, "path=ws/repo.git")))
 	before := f.snapshot()

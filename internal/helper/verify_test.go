@@ -12,13 +12,14 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
 func newVerifyHelper(t *testing.T) *helper.Helper {
 	t.Helper()
 	return &helper.Helper{
-		Store: &store.Store{Dir: filepath.Join(t.TempDir(), "config"), Secrets: store.NewMemory()},
+		Store: &store.Store{Dir: filepath.Join(t.TempDir(), "config"), Secrets: memory.New()},
 		Now:   func() time.Time { return time.Date(2026, 8, 15, 12, 0, 0, 0, time.UTC) },
 	}
 }

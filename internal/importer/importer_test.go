@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -150,9 +152,9 @@ func TestPlanIgnoresOtherHostsAndDuplicates(t *testing.T) {
 }
 
 // newHelper is a helper on a memory keyring in a temp config directory.
-func newHelper(t *testing.T) (*helper.Helper, *store.Memory) {
+func newHelper(t *testing.T) (*helper.Helper, *memory.Backend) {
 	t.Helper()
-	mem := store.NewMemory()
+	mem := memory.New()
 	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 	return &helper.Helper{Store: &store.Store{Dir: t.TempDir(), Secrets: mem}, Now: func() time.Time { return now }}, mem
 }
@@ -214,7 +216,7 @@ func TestRunRemovePlaintextKeepsEveryOtherByte(t *testing.T) {
 	assert.Equal(t, helper.UserAPIToken, byKind[store.KindAPI].Username, "an e-mail is not a git username")
 	assert.Equal(t, "alice@example.com", byKind[store.KindAPI].Email, "the e-mail is kept for verify")
 	assert.Equal(t, "https://bitbucket.org/ws/repo", byKind[store.KindRepository].URL)
-	v, err := mem.Get(context.Background(), byKind[store.KindRepository].ID)
+	v, _, err := mem.Get(context.Background(), byKind[store.KindRepository].ID, "", nil)
 	require.NoError(t, err)
 	assert.Equal(t, repoTok, v)
 	assert.Equal(t, 2, mem.Len())
@@ -253,7 +255,7 @@ func TestRunIsIdempotent(t *testing.T) {
 	assert.Zero(t, rep.Removed)
 	got, _ = os.ReadFile(path)
 	assert.Equal(t, data, string(got))
-	v, _ := mem.Get(ctx, id)
+	v, _, _ := mem.Get(ctx, id, "", nil)
 	assert.Equal(t, repoTok, v)
 }
 
@@ -278,13 +280,13 @@ func TestRunDryRunChangesNothing(t *testing.T) {
 func TestRunKeyringFault(t *testing.T) {
 	t.Parallel()
 	h, mem := newHelper(t)
-	mem.Fail = store.ErrKeyringUnavailable
+	mem.Fail = secrets.ErrUnavailable
 	data := "https://x-token-auth:" + repoTok + "@bitbucket.org/ws/repo\nhttps://alice:" + apiTok + "@bitbucket.org\n"
 	path := writeFile(t, data, 0o600)
 	rep, err := Run(context.Background(), h, Options{File: path, RemovePlaintext: true})
 	require.NoError(t, err)
 	for _, r := range rep.Results {
-		assert.ErrorIs(t, r.Err, store.ErrKeyringUnavailable)
+		assert.ErrorIs(t, r.Err, secrets.ErrUnavailable)
 		assert.False(t, r.Imported)
 	}
 	assert.Contains(t, rep.Results[1].Err.Error(), "not tried")

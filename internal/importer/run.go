@@ -11,6 +11,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -101,7 +102,7 @@ func Run(ctx context.Context, h *helper.Helper, o Options) (*Report, error) {
 }
 
 func isKeyringFault(err error) bool {
-	return errors.Is(err, store.ErrKeyringUnavailable) || errors.Is(err, store.ErrKeyringTimeout)
+	return errors.Is(err, secrets.ErrUnavailable) || errors.Is(err, secrets.ErrTimeout)
 }
 
 // importOne adds one token, unless the same token is already stored in
@@ -115,7 +116,7 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 			continue
 		}
 		raw, err := h.Store.Secret(ctx, &e)
-		if err != nil && !errors.Is(err, store.ErrSecretNotFound) {
+		if err != nil && !errors.Is(err, secrets.ErrNotFound) {
 			res.Err = err
 			return
 		}

@@ -13,7 +13,7 @@ import (
 // An entry's check recognises its keyring value without the keyring: a
 // salted HMAC-SHA256 of the value, truncated to 128 bits, as
 // "v1:SALT:MAC". git's store after every successful fetch then needs no
-// keyring call, and get can read the value straight from Entry.Item and
+// keyring call, and get can read the value straight from Entry.Hint and
 // know it is the one written. It is kept only for values that are
 // Bitbucket tokens (bitbucket.Checkable: a known token format, or long
 // random text, of which a MAC tells nothing), never for a password, which

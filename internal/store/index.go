@@ -65,17 +65,28 @@ type Entry struct {
 	RejectedFor []string     `json:"rejected_for,omitempty"` // repository paths where git saw a 401 with this token
 	AuthType    string       `json:"authtype,omitempty"`     // stored authtype+credential pairs
 	Format      SecretFormat `json:"secret_format,omitempty"`
-	// Item is where the keyring put the secret (a Secret Service object
-	// path), recorded when it was written: get reads it there after
-	// checking it still is ours, instead of searching a keyring that may
-	// hold thousands of items. Empty when unknown.
-	Item string `json:"item,omitempty"`
-	// Check recognises the secret without reading it (added tokens only;
-	// see check.go): git's store after every success then needs no
-	// keyring call, and get trusts the value it finds at Item.
+	// Hint is what the secret backend said of where it keeps the secret
+	// (the Secret Service: the item's object path), kept without knowing
+	// what it means: get hands it back, and the backend may read there
+	// directly, trusting the value only if Check recognises it, instead
+	// of searching a keyring that may hold thousands of items.
+	Hint string `json:"hint,omitempty"`
+	// LegacyItem is Hint as versions before the secret backends wrote it.
+	LegacyItem string `json:"item,omitempty"`
+	// Check recognises the secret without reading it (see check.go):
+	// git's store after every success then needs no keyring call, and get
+	// trusts the value it finds at Hint.
 	Check   string    `json:"check,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+}
+
+// upgrade moves what older versions wrote into today's fields.
+func (e *Entry) upgrade() {
+	if e.Hint == "" {
+		e.Hint = e.LegacyItem
+	}
+	e.LegacyItem = ""
 }
 
 // Added reports whether a user added the entry (as opposed to git's store).

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -77,25 +78,9 @@ func TestIndexFindRemove(t *testing.T) {
 	assert.Equal(t, []store.Entry{{ID: "a"}, {ID: "c"}}, ix.Entries)
 }
 
-func TestMemoryFail(t *testing.T) {
-	m := store.NewMemory()
-	ctx := t.Context()
-	require.NoError(t, m.Set(ctx, "a", "1"))
-	assert.Equal(t, 1, m.Len())
-	m.Fail = store.ErrKeyringUnavailable
-	_, err := m.Get(ctx, "a")
-	assert.ErrorIs(t, err, store.ErrKeyringUnavailable)
-	assert.ErrorIs(t, m.Set(ctx, "b", "2"), store.ErrKeyringUnavailable)
-	assert.ErrorIs(t, m.Delete(ctx, "a"), store.ErrKeyringUnavailable)
-	m.Fail = nil
-	v, err := m.Get(ctx, "a")
-	require.NoError(t, err)
-	assert.Equal(t, "1", v)
-}
-
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{
-		store.ErrSecretNotFound, store.ErrKeyringUnavailable, store.ErrKeyringTimeout, store.ErrSecretTooBig,
+		secrets.ErrNotFound, secrets.ErrUnavailable, secrets.ErrTimeout, secrets.ErrTooBig, secrets.ErrLocked, secrets.ErrListUnsupported,
 		store.ErrIndexDamaged, store.ErrIndexNewer, store.ErrIndexUnsafe, store.ErrLocked, store.ErrNoEntry,
 	}
 	for i, a := range all {

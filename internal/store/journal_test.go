@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -18,17 +20,17 @@ import (
 // call, the way kill -9 ends a process: deferred unlocks run (the kernel
 // drops a dead process's flock), nothing after the call does.
 type dying struct {
-	store.Secrets
+	secrets.Backend
 	onSet, onDelete bool
 }
 
-func (d *dying) Set(ctx context.Context, id, secret string) error {
-	err := d.Secrets.Set(ctx, id, secret)
+func (d *dying) Set(ctx context.Context, id, secret string) (string, error) {
+	hint, err := d.Backend.Set(ctx, id, secret)
 	if d.onSet {
 		d.onSet = false
 		runtime.Goexit()
 	}
-	return err
+	return hint, err
 }
 
 func (d *dying) Delete(ctx context.Context, id string) error {
@@ -36,7 +38,7 @@ func (d *dying) Delete(ctx context.Context, id string) error {
 		d.onDelete = false
 		runtime.Goexit()
 	}
-	return d.Secrets.Delete(ctx, id)
+	return d.Backend.Delete(ctx, id)
 }
 
 // crashIn runs one Update in a goroutine that may die half-way.
@@ -58,13 +60,13 @@ func addRepoEntry(tx *store.Tx, id, url string) {
 	tx.Changed()
 }
 
-func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) {
+func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) secrets.Backend) {
 	ctx := context.Background()
 	journal := func(st *store.Store) string { return filepath.Join(st.Dir, store.JournalFile) }
 
 	t.Run("CrashAfterSecretWritten", func(t *testing.T) {
 		e := newEnv(t, newSecrets)
-		d := &dying{Secrets: e.sec}
+		d := &dying{Backend: e.sec}
 		st := &store.Store{Dir: e.st.Dir, Secrets: d}
 		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error { addRepoEntry(tx, "00000001", "https://bitbucket.org/ws/a"); return nil }))
 		before, err := os.ReadFile(st.Path())
@@ -73,7 +75,7 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		orphan := uniqueID(t)
 		d.onSet = true
 		crashIn(st, func(tx *store.Tx) error {
-			if err := tx.SetSecret(orphan, "orphan-secret"); err != nil {
+			if _, err := tx.SetSecret(orphan, "orphan-secret"); err != nil {
 				return err
 			}
 			addRepoEntry(tx, orphan, "https://bitbucket.org/ws/b")
@@ -82,24 +84,24 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		after, err := os.ReadFile(st.Path())
 		require.NoError(t, err)
 		assert.Equal(t, string(before), string(after), "a crash before the commit changed the index")
-		_, err = e.sec.Get(ctx, orphan)
+		_, _, err = e.sec.Get(ctx, orphan, "", nil)
 		require.NoError(t, err, "the secret should be left over by the crash")
 		require.FileExists(t, journal(st))
 
 		// The next write, whatever it is, deletes the orphan.
 		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error { return nil }))
-		_, err = e.sec.Get(ctx, orphan)
-		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		_, _, err = e.sec.Get(ctx, orphan, "", nil)
+		require.ErrorIs(t, err, secrets.ErrNotFound)
 		assert.NoFileExists(t, journal(st))
 	})
 
 	t.Run("CrashBeforeSecretDeleted", func(t *testing.T) {
 		e := newEnv(t, newSecrets)
-		d := &dying{Secrets: e.sec}
+		d := &dying{Backend: e.sec}
 		st := &store.Store{Dir: e.st.Dir, Secrets: d}
 		id := uniqueID(t)
 		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
-			if err := tx.SetSecret(id, "doomed-secret"); err != nil {
+			if _, err := tx.SetSecret(id, "doomed-secret"); err != nil {
 				return err
 			}
 			addRepoEntry(tx, id, "https://bitbucket.org/ws/a")
@@ -119,13 +121,13 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		ix, err := st.Load()
 		require.NoError(t, err)
 		require.Len(t, ix.Entries, 1)
-		_, err = e.sec.Get(ctx, id)
+		_, _, err = e.sec.Get(ctx, id, "", nil)
 		require.NoError(t, err, "the secret should be left over by the crash")
 
 		rep, err := st.Repair(ctx, store.RepairOptions{DryRun: true})
 		require.NoError(t, err)
 		assert.Contains(t, rep.Removals, id, "a dry run reports the interrupted removal")
-		_, err = e.sec.Get(ctx, id)
+		_, _, err = e.sec.Get(ctx, id, "", nil)
 		require.NoError(t, err, "a dry run deletes nothing")
 
 		rep, err = st.Repair(ctx, store.RepairOptions{})
@@ -134,8 +136,8 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		ix, err = st.Load()
 		require.NoError(t, err)
 		assert.Empty(t, ix.Entries, "repair completes the removal")
-		_, err = e.sec.Get(ctx, id)
-		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		_, _, err = e.sec.Get(ctx, id, "", nil)
+		require.ErrorIs(t, err, secrets.ErrNotFound)
 		assert.NoFileExists(t, journal(st))
 	})
 
@@ -143,7 +145,7 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		e := newEnv(t, newSecrets)
 		id := uniqueID(t)
 		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error {
-			if err := tx.SetSecret(id, "kept-secret"); err != nil {
+			if _, err := tx.SetSecret(id, "kept-secret"); err != nil {
 				return err
 			}
 			addRepoEntry(tx, id, "https://bitbucket.org/ws/a")
@@ -154,7 +156,7 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		broken := &store.Store{Dir: e.st.Dir, Secrets: failingDelete{e.sec}}
 		newID := uniqueID(t)
 		err = broken.Update(ctx, func(tx *store.Tx) error { // a replacement, as add does
-			if err := tx.SetSecret(newID, "new-secret"); err != nil {
+			if _, err := tx.SetSecret(newID, "new-secret"); err != nil {
 				return err
 			}
 			tx.Index.Remove(id)
@@ -162,18 +164,18 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 			addRepoEntry(tx, newID, "https://bitbucket.org/ws/a")
 			return nil
 		})
-		require.ErrorIs(t, err, store.ErrKeyringUnavailable)
+		require.ErrorIs(t, err, secrets.ErrUnavailable)
 		after, err := os.ReadFile(e.st.Path())
 		require.NoError(t, err)
 		assert.Equal(t, string(before), string(after), "the index changed")
-		v, err := e.sec.Get(ctx, id)
+		v, _, err := e.sec.Get(ctx, id, "", nil)
 		require.NoError(t, err)
 		assert.Equal(t, "kept-secret", v)
 		// The new secret could not be rolled back (deletes fail): it is
 		// journaled, and the next healthy write deletes it.
 		require.NoError(t, e.st.Update(ctx, func(tx *store.Tx) error { return nil }))
-		_, err = e.sec.Get(ctx, newID)
-		require.ErrorIs(t, err, store.ErrSecretNotFound)
+		_, _, err = e.sec.Get(ctx, newID, "", nil)
+		require.ErrorIs(t, err, secrets.ErrNotFound)
 		assert.NoFileExists(t, journal(e.st))
 	})
 
@@ -184,13 +186,13 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		require.NoError(t, err)
 		broken := &store.Store{Dir: e.st.Dir, Secrets: failing{}}
 		err = broken.Update(ctx, func(tx *store.Tx) error {
-			if err := tx.SetSecret(uniqueID(t), "x"); err != nil {
+			if _, err := tx.SetSecret(uniqueID(t), "x"); err != nil {
 				return err
 			}
 			addRepoEntry(tx, "00000002", "https://bitbucket.org/ws/b")
 			return nil
 		})
-		require.ErrorIs(t, err, store.ErrKeyringUnavailable)
+		require.ErrorIs(t, err, secrets.ErrUnavailable)
 		after, err := os.ReadFile(e.st.Path())
 		require.NoError(t, err)
 		assert.Equal(t, string(before), string(after))
@@ -198,8 +200,6 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 
 	t.Run("ListAndRepairByListing", func(t *testing.T) {
 		backend := newSecrets(t)
-		l, ok := backend.(store.Lister)
-		require.True(t, ok, "%T should list its items", backend)
 		st := &store.Store{Dir: filepath.Join(t.TempDir(), "bbtoken"), Secrets: backend}
 		kept, stray := uniqueID(t), uniqueID(t)
 		t.Cleanup(func() {
@@ -207,7 +207,7 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 			_ = backend.Delete(ctx, stray)
 		})
 		require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
-			if err := tx.SetSecret(kept, "kept"); err != nil {
+			if _, err := tx.SetSecret(kept, "kept"); err != nil {
 				return err
 			}
 			addRepoEntry(tx, kept, "https://bitbucket.org/ws/a")
@@ -215,8 +215,9 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		}))
 		// A secret nobody journaled (say, the keyring was restored from a
 		// backup): only listing finds it.
-		require.NoError(t, backend.Set(ctx, stray, "stray"))
-		ids, err := l.List(ctx)
+		_, err := backend.Set(ctx, stray, "stray")
+		require.NoError(t, err)
+		ids, err := backend.List(ctx)
 		require.NoError(t, err)
 		assert.Contains(t, ids, kept)
 		assert.Contains(t, ids, stray)
@@ -226,16 +227,16 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 		assert.Contains(t, rep.Unknown, stray)
 		assert.NotContains(t, rep.Unknown, kept)
 		assert.False(t, rep.Consistent(store.RepairOptions{}), "an unknown item needs the user's word")
-		_, err = backend.Get(ctx, stray)
+		_, _, err = backend.Get(ctx, stray, "", nil)
 		require.NoError(t, err, "unknown items stay without DeleteUnknown")
 
 		rep, err = st.Repair(ctx, store.RepairOptions{DeleteUnknown: true})
 		require.NoError(t, err)
 		assert.Empty(t, rep.Missing)
 		assert.True(t, rep.Consistent(store.RepairOptions{DeleteUnknown: true}))
-		_, err = backend.Get(ctx, stray)
-		require.ErrorIs(t, err, store.ErrSecretNotFound)
-		_, err = backend.Get(ctx, kept)
+		_, _, err = backend.Get(ctx, stray, "", nil)
+		require.ErrorIs(t, err, secrets.ErrNotFound)
+		_, _, err = backend.Get(ctx, kept, "", nil)
 		require.NoError(t, err)
 	})
 
@@ -252,31 +253,36 @@ func runJournalSuite(t *testing.T, newSecrets func(t *testing.T) store.Secrets) 
 
 type failing struct{}
 
-func (failing) Get(context.Context, string) (string, error) { return "", store.ErrKeyringUnavailable }
-func (failing) Set(context.Context, string, string) error   { return store.ErrKeyringUnavailable }
-func (failing) Delete(context.Context, string) error        { return store.ErrKeyringUnavailable }
+func (failing) Get(context.Context, string, string, func(string) bool) (string, string, error) {
+	return "", "", secrets.ErrUnavailable
+}
+func (failing) Set(context.Context, string, string) (string, error) {
+	return "", secrets.ErrUnavailable
+}
+func (failing) Delete(context.Context, string) error   { return secrets.ErrUnavailable }
+func (failing) List(context.Context) ([]string, error) { return nil, secrets.ErrUnavailable }
 
 // failingDelete is a keyring whose deletes fail, as when the service dies.
-type failingDelete struct{ store.Secrets }
+type failingDelete struct{ secrets.Backend }
 
-func (failingDelete) Delete(context.Context, string) error { return store.ErrKeyringUnavailable }
+func (failingDelete) Delete(context.Context, string) error { return secrets.ErrUnavailable }
 
 // deleteThenTimeout deletes and then reports a timeout, as a call that
 // completes after the caller stopped waiting does.
-type deleteThenTimeout struct{ store.Secrets }
+type deleteThenTimeout struct{ secrets.Backend }
 
 func (d deleteThenTimeout) Delete(ctx context.Context, id string) error {
-	_ = d.Secrets.Delete(ctx, id)
-	return store.ErrKeyringTimeout
+	_ = d.Backend.Delete(ctx, id)
+	return secrets.ErrTimeout
 }
 
 func TestDeleteTimeoutCompletesTheRemoval(t *testing.T) {
 	ctx := context.Background()
-	mem := store.NewMemory()
+	mem := memory.New()
 	dir := filepath.Join(t.TempDir(), "bbtoken")
 	ok := &store.Store{Dir: dir, Secrets: mem}
 	require.NoError(t, ok.Update(ctx, func(tx *store.Tx) error {
-		if err := tx.SetSecret("0000000a", "secret"); err != nil {
+		if _, err := tx.SetSecret("0000000a", "secret"); err != nil {
 			return err
 		}
 		addRepoEntry(tx, "0000000a", "https://bitbucket.org/ws/a")
@@ -289,7 +295,7 @@ func TestDeleteTimeoutCompletesTheRemoval(t *testing.T) {
 		tx.Changed()
 		return nil
 	})
-	require.ErrorIs(t, err, store.ErrKeyringTimeout)
+	require.ErrorIs(t, err, secrets.ErrTimeout)
 	require.Contains(t, err.Error(), "the next write completes its removal")
 	// The entry is still named, its secret gone: the journal says so, and
 	// the next write finishes the removal rather than keep a dead entry.

@@ -170,6 +170,7 @@ func scanLayout(data []byte, want []string) (*Index, error) {
 		if err := json.Unmarshal(line, &e); err != nil || e.ID == "" || e.URL == "" || e.Kind == "" {
 			return nil, errLayout
 		}
+		e.upgrade()
 		ix.Entries = append(ix.Entries, e)
 	}
 	if !closed || len(bytes.TrimSpace(rest)) != 0 {

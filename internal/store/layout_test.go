@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -33,7 +34,7 @@ func fillIndex(t testing.TB, st *store.Store, n int) {
 }
 
 func TestLayoutIsOneJSONDocument(t *testing.T) {
-	st := &store.Store{Dir: t.TempDir(), Secrets: store.NewMemory()}
+	st := &store.Store{Dir: t.TempDir(), Secrets: memory.New()}
 	fillIndex(t, st, 25)
 	data, err := os.ReadFile(st.Path())
 	require.NoError(t, err)
@@ -48,7 +49,7 @@ func TestLayoutIsOneJSONDocument(t *testing.T) {
 }
 
 func TestLoadScopes(t *testing.T) {
-	st := &store.Store{Dir: t.TempDir(), Secrets: store.NewMemory()}
+	st := &store.Store{Dir: t.TempDir(), Secrets: memory.New()}
 	fillIndex(t, st, 100)
 	ix, err := st.LoadScopes([]string{"https://bitbucket.org", "https://bitbucket.org/WS3", "https://bitbucket.org/ws3/Repo4"})
 	require.NoError(t, err)
@@ -106,7 +107,7 @@ func TestLoadScopesOtherLayouts(t *testing.T) {
 func BenchmarkLoadScopes(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			st := &store.Store{Dir: b.TempDir(), Secrets: store.NewMemory()}
+			st := &store.Store{Dir: b.TempDir(), Secrets: memory.New()}
 			fillIndex(b, st, n)
 			urls := []string{"https://bitbucket.org", "https://bitbucket.org/ws0", "https://bitbucket.org/ws0/repo1"}
 			b.ResetTimer()

@@ -10,15 +10,8 @@ import (
 	"strings"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 )
-
-// Lister is implemented by backends that can enumerate the ids they hold.
-type Lister interface {
-	List(ctx context.Context) ([]string, error)
-}
-
-// ErrListUnsupported: this platform's keyring cannot be enumerated.
-var ErrListUnsupported = errors.New("this keyring cannot list its items")
 
 // RepairOptions says what Repair may change.
 type RepairOptions struct {
@@ -85,7 +78,7 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	}
 	before, err := s.list(ctx)
 	canList := err == nil
-	if err != nil && !errors.Is(err, ErrListUnsupported) {
+	if err != nil && !errors.Is(err, secrets.ErrListUnsupported) {
 		return nil, err
 	}
 	rep := &RepairReport{Secrets: -1}
@@ -119,9 +112,9 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	rep.Entries = len(ix.Entries)
 	if !canList {
 		for _, e := range ix.Entries {
-			_, err := s.Secrets.Get(ctx, e.ID)
+			_, _, err := s.Secrets.Get(ctx, e.ID, "", nil)
 			switch {
-			case errors.Is(err, ErrSecretNotFound):
+			case errors.Is(err, secrets.ErrNotFound):
 				if !slices.Contains(rep.Removals, e.ID) {
 					rep.Missing = append(rep.Missing, e)
 				}
@@ -149,7 +142,7 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 		return rep, nil
 	}
 	for _, id := range rep.Unknown {
-		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
+		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, secrets.ErrNotFound) {
 			rep.Failed = append(rep.Failed, id)
 		} else if rep.Secrets > 0 {
 			rep.Secrets-- // what is left in the keyring
@@ -158,40 +151,35 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	return rep, nil
 }
 
-// index records the check and keyring item of added tokens that lack them
-// (entries of older versions), so that get reads them directly, and drops
-// the checks an older version made of values that are not tokens (a
-// password imported from a credential-store file): a dictionary could
-// recover such a value from its check. Values are read even in a dry run,
-// which only reports.
+// index records the check and hint of tokens that lack them (entries of
+// older versions), or whose hint went stale, so that get reads them
+// directly; and it drops the checks an older version made of values that
+// are not tokens (a password imported from a credential-store file): a
+// dictionary could recover such a value from its check. Values are read
+// even in a dry run, which only reports.
 func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun bool) error {
-	_, canLocate := s.Secrets.(Locator)
-	var located []string
 	changed := false
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
-		lacks := e.Added() && (e.Check == "" || (e.Item == "" && canLocate))
-		if !lacks && e.Check == "" || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
+		if !e.Added() && e.Check == "" || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
 			continue
 		}
-		raw, err := s.Secrets.Get(ctx, e.ID)
-		if errors.Is(err, ErrSecretNotFound) {
+		raw, found, err := s.Secrets.Get(ctx, e.ID, "", nil)
+		if errors.Is(err, secrets.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		checkable := bitbucket.Checkable(raw)
 		switch {
-		case !bitbucket.Checkable(raw):
-			if e.Check == "" {
-				continue // nothing to record, and nothing to drop
-			}
+		case e.Check != "" && !checkable:
 			rep.Unchecked = append(rep.Unchecked, e.ID)
 			if !dryRun {
-				e.Check, e.Item = "", ""
+				e.Check = ""
 				changed = true
 			}
-		case lacks:
+		case e.Added() && checkable && (e.Check == "" || !e.Holds(raw) || found != e.Hint):
 			rep.Indexed = append(rep.Indexed, e.ID)
 			if dryRun {
 				continue
@@ -201,24 +189,17 @@ func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun 
 					return err
 				}
 			}
-			located = append(located, e.ID)
+			e.Hint = found
 			changed = true
 		}
 	}
 	if !changed {
 		return nil
 	}
-	if err := s.locate(ctx, ix, located); err != nil {
-		return err
-	}
 	ix.Version = IndexVersion
 	return s.save(ix)
 }
 
 func (s *Store) list(ctx context.Context) ([]string, error) {
-	l, ok := s.Secrets.(Lister)
-	if !ok {
-		return nil, ErrListUnsupported
-	}
-	return l.List(ctx)
+	return s.Secrets.List(ctx)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/crashpoint"
 	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 )
 
 // Errors about the index file.
@@ -40,10 +41,11 @@ const (
 	LockFile  = "tokens.lock"
 )
 
-// Store combines the index file in Dir with a Secrets backend.
+// Store combines the index file in Dir with the backend that keeps the
+// secrets its entries name.
 type Store struct {
 	Dir         string
-	Secrets     Secrets
+	Secrets     secrets.Backend
 	LockTimeout time.Duration
 }
 
@@ -139,6 +141,7 @@ func (s *Store) load() (*Index, []byte, error) {
 	seen := make(map[string]int, len(ix.Entries))
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
+		e.upgrade()
 		if e.ID == "" || e.URL == "" || e.Kind == "" {
 			return nil, nil, fmt.Errorf("%w: %s: entry %d lacks id, url or kind", ErrIndexDamaged, path, i+1)
 		}
@@ -288,13 +291,6 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		tx.rollback() // secrets written for nothing
 		return nil
 	}
-	if err := s.locate(ctx, ix, tx.written); err != nil {
-		tx.rollback()
-		return fmt.Errorf("saving the token in the keyring: %w", err)
-	}
-	if len(tx.written) > 0 {
-		crashpoint.Reached(crashpoint.Located)
-	}
 	var doomed []string
 	for _, id := range tx.deleteAfter {
 		if !ix.HasID(id) && !slices.Contains(doomed, id) {
@@ -312,12 +308,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 			if err == nil {
 				crashpoint.Reached(crashpoint.SecretDeleted)
 			}
-			if err != nil && !errors.Is(err, ErrSecretNotFound) {
+			if err != nil && !errors.Is(err, secrets.ErrNotFound) {
 				// Nothing is committed: undo this Tx. Secrets already
 				// deleted keep their "-ID" so the next write finishes
 				// removing their entries.
 				undone := doomed[i:]
-				if errors.Is(err, ErrKeyringTimeout) {
+				if errors.Is(err, secrets.ErrTimeout) {
 					// The call may still complete after we stopped
 					// waiting: keep its removal journaled, so the next
 					// write finishes it instead of leaving an entry
@@ -376,7 +372,7 @@ func (s *Store) finishJournal(ctx context.Context, ix *Index, journal []string) 
 		if removal && ix.Remove(id) {
 			removed = true
 		}
-		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, ErrSecretNotFound) {
+		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, secrets.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("%w of %s: %w", ErrSecretDelete, id, err))
 			left = append(left, j)
 		}
@@ -421,45 +417,21 @@ func (s *Store) lockTimeout() time.Duration {
 // Changed marks the index as modified.
 func (tx *Tx) Changed() { tx.changed = true }
 
-// SetSecret writes a secret to the keyring now, under a fresh ID.
-func (tx *Tx) SetSecret(id, secret string) error {
+// SetSecret writes a secret to the backend now, under a fresh ID, and
+// returns the backend's hint for it (Entry.Hint).
+func (tx *Tx) SetSecret(id, secret string) (hint string, err error) {
 	// Record the intent first, so a crash between here and the commit
 	// leaves a secret the next write knows to delete.
 	if err := tx.setJournal(append(slices.Clone(tx.journal), id)); err != nil {
-		return err
+		return "", err
 	}
 	crashpoint.Reached(crashpoint.Journaled)
-	if err := tx.store.Secrets.Set(tx.ctx, id, secret); err != nil {
-		return fmt.Errorf("saving the token in the keyring: %w", err)
+	if hint, err = tx.store.Secrets.Set(tx.ctx, id, secret); err != nil {
+		return "", fmt.Errorf("saving the token in the keyring: %w", err)
 	}
 	tx.written = append(tx.written, id)
 	crashpoint.Reached(crashpoint.SecretWritten)
-	return nil
-}
-
-// locate records where the keyring put the secrets of ids (Entry.Item),
-// for the entries get reads directly: those with a check. Not finding one
-// is fine (get then searches), but a keyring that cannot answer a search
-// is as broken as one that cannot store: Update undoes the Tx.
-func (s *Store) locate(ctx context.Context, ix *Index, ids []string) error {
-	l, ok := s.Secrets.(Locator)
-	if !ok {
-		return nil
-	}
-	for i := range ix.Entries {
-		e := &ix.Entries[i]
-		if e.Check == "" || !slices.Contains(ids, e.ID) {
-			continue
-		}
-		item, err := l.Locate(ctx, e.ID)
-		switch {
-		case err == nil:
-			e.Item = item
-		case !errors.Is(err, ErrSecretNotFound):
-			return err
-		}
-	}
-	return nil
+	return hint, nil
 }
 
 // DeleteSecretAfterCommit deletes a secret once the index no longer names it.
@@ -500,7 +472,7 @@ func (tx *Tx) rollback() {
 	left := slices.Clone(tx.journal)
 	for _, id := range tx.written {
 		err := tx.store.Secrets.Delete(tx.ctx, id)
-		if err == nil || errors.Is(err, ErrSecretNotFound) {
+		if err == nil || errors.Is(err, secrets.ErrNotFound) {
 			left = slices.DeleteFunc(left, func(p string) bool { return p == id })
 		}
 	}
@@ -596,11 +568,13 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-// Secret reads an entry's secret (get's path), where the keyring put it
-// when the backend can go there directly.
+// Secret reads an entry's secret (get's path): at the entry's hint, when
+// its check can tell the value read there is the one written.
 func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
-	if r, ok := s.Secrets.(ItemReader); ok && e.Item != "" && e.Check != "" {
-		return r.GetItem(ctx, e.ID, e.Item, e.Holds)
+	var want func(string) bool
+	if e.Check != "" {
+		want = e.Holds
 	}
-	return s.Secrets.Get(ctx, e.ID)
+	v, _, err := s.Secrets.Get(ctx, e.ID, e.Hint, want)
+	return v, err
 }

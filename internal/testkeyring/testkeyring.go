@@ -19,17 +19,21 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/keyring"
 )
 
 // RequireEnv is the variable that turns a missing keyring into a failure.
 const RequireEnv = "BBTOKEN_REQUIRE_KEYRING"
 
+// Timeout is what tests give each keyring call.
+const Timeout = 10 * time.Second
+
 // Require returns the OS keyring backend after one write/read/delete round
 // trip, or stops the test.
-func Require(t testing.TB) *store.Keyring {
+func Require(t testing.TB) secrets.Backend {
 	t.Helper()
-	k := store.NewKeyring(10 * time.Second)
+	k := keyring.New(Timeout)
 	err := probe(k)
 	if err != nil && Restart(t) {
 		err = probe(k)
@@ -43,15 +47,15 @@ func Require(t testing.TB) *store.Keyring {
 	return k
 }
 
-func probe(k *store.Keyring) error {
+func probe(k secrets.Backend) error {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := "probe-" + hex.EncodeToString(b[:])
 	ctx := context.Background()
-	if err := k.Set(ctx, id, "probe"); err != nil {
+	if _, err := k.Set(ctx, id, "probe"); err != nil {
 		return err
 	}
-	if _, err := k.Get(ctx, id); err != nil {
+	if _, _, err := k.Get(ctx, id, "", nil); err != nil {
 		return err
 	}
 	return k.Delete(ctx, id)

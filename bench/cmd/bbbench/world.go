@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/keyring"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -168,11 +169,11 @@ func newWorld(b *bench, n int) (*world, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	secrets := store.NewKeyring(2 * time.Minute)
+	kr := keyring.New(2 * time.Minute)
 	if fromCache {
 		// Spot-check the cached keyring through the product's own keyring code.
 		for _, d := range []decoy{decoys[0], decoys[len(decoys)/2], decoys[len(decoys)-1]} {
-			if v, err := secrets.Get(ctx, d.ID); err != nil || v != d.Secret {
+			if v, _, err := kr.Get(ctx, d.ID, "", nil); err != nil || v != d.Secret {
 				b.logf("world %d: cached keyring does not hold decoy %s (%v): seeding it again", n, d.ID, err)
 				fromCache = false
 				break
@@ -189,7 +190,7 @@ func newWorld(b *bench, n int) (*world, error) {
 	if !fromCache && len(decoys) > 0 {
 		b.logf("world %d: writing %d secrets to the keyring (gnome-keyring rewrites its file on every item: slow for thousands)", n, len(decoys))
 		for i, d := range decoys {
-			if err := secrets.Set(ctx, d.ID, d.Secret); err != nil {
+			if _, err := kr.Set(ctx, d.ID, d.Secret); err != nil {
 				return nil, fmt.Errorf("seeding the keyring: %w", err)
 			}
 			if (i+1)%500 == 0 {
@@ -228,7 +229,7 @@ func newWorld(b *bench, n int) (*world, error) {
 	// keyring writes), then the target through the real `add`, so the match
 	// is the last entry.
 	if len(decoys) > 0 {
-		st := &store.Store{Dir: filepath.Join(w.cfg, "git-credential-bbtoken"), Secrets: secrets}
+		st := &store.Store{Dir: filepath.Join(w.cfg, "git-credential-bbtoken"), Secrets: kr}
 		now := time.Now().UTC()
 		err := st.Update(ctx, func(tx *store.Tx) error {
 			entries := make([]store.Entry, 0, len(decoys)+len(tx.Index.Entries))

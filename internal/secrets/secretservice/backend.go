@@ -1,0 +1,269 @@
+//go:build linux || freebsd || openbsd || netbsd || dragonfly
+
+// Package secretservice keeps secrets in the freedesktop.org Secret
+// Service (gnome-keyring, KeePassXC, KWallet) with a client of its own:
+// it speaks D-Bus over the session bus's unix socket and uses godbus only
+// to encode and decode messages. One client serves every operation, each
+// in as few round trips as the protocol allows; get, which git runs on
+// every fetch, reads a secret in three calls whatever the number of items
+// (authentication, Hello and the first call go out in one write).
+//
+// Items are what go-keyring wrote before this client existed: attributes
+// {service: "git-credential-bbtoken", username: ID}, so tokens added by
+// older versions are read as they are.
+package secretservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+)
+
+// DefaultTimeout bounds each call when the Backend's Timeout is 0.
+const DefaultTimeout = 5 * time.Second
+
+// Backend is the Secret Service as a secrets.Backend. It holds one
+// connection, opened at its first call; Close releases it.
+type Backend struct {
+	// Service is the "service" attribute of every item.
+	Service string
+	// Timeout bounds each call (a locked keyring may wait on an unlock
+	// prompt nobody answers).
+	Timeout time.Duration
+	// Collection, when set, is where new items go instead of the
+	// "default" alias (tests use a collection of their own).
+	Collection string
+
+	cl *client
+}
+
+// New returns the Secret Service backend with the helper's service name.
+func New(timeout time.Duration) *Backend {
+	return &Backend{Service: secrets.Service, Timeout: timeout}
+}
+
+var _ secrets.Backend = (*Backend)(nil)
+
+func (b *Backend) timeout() time.Duration {
+	if b.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return b.Timeout
+}
+
+// run runs op on the connection (dialled at the first call) with a
+// deadline, retrying an answer the service gives a client it is not ready
+// for (Transient), and turns what went wrong into secrets' errors.
+func (b *Backend) run(ctx context.Context, what string, op func(cl *client) error) error {
+	deadline := time.Now().Add(b.timeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		if b.cl == nil {
+			c, derr := dial(deadline)
+			if derr != nil {
+				return b.classify(what, derr)
+			}
+			b.cl = &client{c: c, collFixed: dbus.ObjectPath(b.Collection)}
+		}
+		b.cl.c.setDeadline(deadline)
+		err = op(b.cl)
+		if !Transient(err) || attempt == transientTries || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * transientPause)
+	}
+	if err != nil && !errors.Is(err, errNotFound) {
+		// A connection that failed mid-call is not used again.
+		_ = b.cl.c.close()
+		b.cl = nil
+	}
+	return b.classify(what, err)
+}
+
+// A transient answer is retried at most transientTries times, after a
+// pause that grows with each attempt.
+const (
+	transientTries = 3
+	transientPause = 25 * time.Millisecond
+)
+
+// Close implements secrets.Closer: it closes the session (waiting for the
+// service's answer) and the connection.
+func (b *Backend) Close() error {
+	if b.cl == nil {
+		return nil
+	}
+	err := b.cl.done()
+	b.cl = nil
+	return err
+}
+
+// Get implements secrets.Backend. With a hint and want it reads the item
+// at hint in three calls (a property read, OpenSession, GetSecrets) and
+// serves the value only if want accepts it; otherwise (or when the item
+// was deleted, replaced or locked since) it searches by attributes:
+// SearchItems, OpenSession, GetSecrets. The session is closed with the
+// last call's round trip.
+func (b *Backend) Get(ctx context.Context, id, hint string, want func(string) bool) (string, string, error) {
+	var value string
+	var at dbus.ObjectPath
+	err := b.run(ctx, "read", func(cl *client) error {
+		attrs := b.attrs(id)
+		item := dbus.ObjectPath(hint)
+		if want != nil && item.IsValid() && item != noPrompt {
+			if !cl.answered {
+				// The first call, harmless (see client).
+				p := cl.c.call(ssName, ssPath, propsIface, "Get", 0, ssService, "Collections")
+				if _, err := cl.send(p); err != nil {
+					return err
+				}
+			}
+			// The session is closed with this read: a miss (deleted,
+			// replaced, renumbered or locked since) opens another.
+			v, found, err := cl.get(item, true)
+			if err == nil && found && want(v) {
+				value, at = v, item
+				return nil
+			}
+			if err != nil && !Vanished(err) {
+				return err
+			}
+		}
+		unlocked, locked, err := cl.search(attrs)
+		if err != nil {
+			return err
+		}
+		if len(unlocked) == 0 && len(locked) == 0 {
+			return errNotFound
+		}
+		if len(unlocked) == 0 {
+			if err := cl.unlock(locked[0]); err != nil {
+				return err
+			}
+			unlocked = locked[:1]
+		}
+		v, found, err := cl.get(unlocked[0], true)
+		switch {
+		case Vanished(err):
+			// Deleted between the search and the read (a parallel
+			// replacement): gone is not-found, not an unusable keyring.
+			return errNotFound
+		case err != nil:
+			return err
+		case !found:
+			return errLocked // the service left it out: still locked
+		}
+		value, at = v, unlocked[0]
+		return nil
+	})
+	return value, string(at), err
+}
+
+// Set implements secrets.Backend: a new item in the default collection,
+// whose object path is the hint.
+func (b *Backend) Set(ctx context.Context, id, value string) (string, error) {
+	var item dbus.ObjectPath
+	err := b.run(ctx, "write", func(cl *client) error {
+		var err error
+		item, err = cl.create(b.attrs(id), "git-credential-bbtoken token "+id, value)
+		return err
+	})
+	return string(item), err
+}
+
+// Delete implements secrets.Backend: every item with the id's attributes
+// (there is one; an interrupted older version may have left two).
+func (b *Backend) Delete(ctx context.Context, id string) error {
+	return b.run(ctx, "delete", func(cl *client) error {
+		unlocked, locked, err := cl.search(b.attrs(id))
+		if err != nil {
+			return err
+		}
+		if len(unlocked)+len(locked) == 0 {
+			return errNotFound
+		}
+		for _, it := range unlocked {
+			if err := cl.remove(it, false); err != nil && !Vanished(err) {
+				return err
+			}
+		}
+		for _, it := range locked {
+			if err := cl.remove(it, true); err != nil && !Vanished(err) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// List implements secrets.Backend: the ids of every item of the service,
+// in every collection.
+func (b *Backend) List(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := b.run(ctx, "list", func(cl *client) error {
+		unlocked, locked, err := cl.search(map[string]string{"service": b.Service})
+		if err != nil {
+			return err
+		}
+		all, err := cl.attributes(append(unlocked, locked...))
+		if err != nil {
+			return err
+		}
+		ids = ids[:0]
+		for _, a := range all {
+			if a["service"] == b.Service && a["username"] != "" {
+				ids = append(ids, a["username"])
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+func (b *Backend) attrs(id string) map[string]string {
+	return map[string]string{"service": b.Service, "username": id}
+}
+
+// classify turns what went wrong into one of secrets' errors, with the
+// cause and the fix in one line.
+func (b *Backend) classify(what string, err error) error {
+	var de dbus.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNotFound):
+		return secrets.ErrNotFound
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w within %s during %s; %s", secrets.ErrTimeout, b.timeout(), what, fixLocked)
+	case errors.Is(err, errDenied), errors.Is(err, errLocked), isLockedError(err):
+		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrLocked, what, err, fixLocked)
+	case errors.Is(err, errNoBus):
+		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
+	case errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner"):
+		return fmt.Errorf("%w during %s: no Secret Service is running on the session bus; %s", secrets.ErrUnavailable, what, fixUnavailable)
+	case errors.Is(err, errNoColl):
+		return fmt.Errorf("%w during %s: %v; fix: create a keyring (collection) in your Secret Service, e.g. with Passwords and Keys", secrets.ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
+}
+
+// fixUnavailable and fixLocked are the fixes of the two ways a Secret
+// Service fails.
+var fixUnavailable = func() string {
+	if runtime.GOOS == "linux" {
+		return "fix: run inside a desktop session, or start a Secret Service (e.g. `dbus-run-session -- sh -c 'echo PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'`; see the README, Headless Linux)"
+	}
+	return "fix: start a Secret Service (gnome-keyring, KeePassXC or KWallet) on the session bus"
+}()
+
+const fixLocked = "fix: unlock the keyring (it may be waiting for an unlock prompt), e.g. open Passwords and Keys or run `gnome-keyring-daemon --unlock`, or raise GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT"
