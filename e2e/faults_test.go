@@ -231,8 +231,9 @@ func kfBaseline(t *testing.T, op kfOp) []string {
 }
 
 // kfPoints are the distinct methods among calls, in order of first call,
-// except Session.Close: go-keyring ignores its error, so a service that
-// dies there after the last call that matters broke nothing.
+// except Session.Close: the client awaits its answer but not its success,
+// so a service that dies there after the last call that matters broke
+// nothing.
 func kfPoints(calls []string) []string {
 	var out []string
 	for _, m := range calls {

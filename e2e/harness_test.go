@@ -51,7 +51,9 @@ func run(m *testing.M) int {
 	helperBin = filepath.Join(dir, "git-credential-bbtoken")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", helperBin,
+	// The crashpoint tag lets the crash test stop the helper at named
+	// steps of a write (internal/crashpoint); nothing else differs.
+	build := exec.CommandContext(ctx, "go", "build", "-tags", "crashpoint", "-o", helperBin,
 		"github.com/bbtoken/git-credential-bbtoken/cmd/git-credential-bbtoken")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: building the helper: %v\n%s", err, out)

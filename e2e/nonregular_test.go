@@ -1,9 +1,10 @@
+//go:build unix
+
 package e2e
 
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,9 +20,6 @@ import (
 // is needed to get there (none is reachable here).
 func TestNamedPipeGitCarriesOn(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS == "windows" {
-		t.Skip("named pipes are a unix thing")
-	}
 	const second = `!f() { echo username=u; echo password=p; }; f`
 	for _, name := range []string{store.IndexFile, store.JournalFile, store.LockFile} {
 		for _, sub := range []string{"fill", "approve", "reject"} {

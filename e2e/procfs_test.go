@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Secret hygiene in /proc: tokens reach the helper only on stdin, so while
@@ -123,6 +125,7 @@ func wantCleanProc(t *testing.T, p *procRun, when string, secrets []string) {
 	for _, l := range leaks {
 		t.Errorf("%s: %s", when, l)
 	}
+	t.Logf("%s: scanned %d process(es): %s", when, len(seen), strings.Join(seen, "; "))
 	p.alive(t)
 }
 
@@ -166,15 +169,20 @@ func procLeaks(pid int, secrets []string) (seen, leaks []string) {
 	return seen, leaks
 }
 
-// descendants lists the processes pid started, and theirs.
+// descendants lists the processes pid started, and theirs. A Go program
+// starts processes from any of its threads, and each thread lists its own
+// children: every task is read.
 func descendants(pid int) []int {
 	var out []int
-	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, f := range strings.Fields(string(children)) {
-		var c int
-		if _, err := fmt.Sscan(f, &c); err == nil {
-			out = append(out, c)
-			out = append(out, descendants(c)...)
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(children)) {
+			var c int
+			if _, err := fmt.Sscan(f, &c); err == nil && !slices.Contains(out, c) {
+				out = append(out, c)
+				out = append(out, descendants(c)...)
+			}
 		}
 	}
 	return out
@@ -278,28 +286,37 @@ func TestProcNoTokenInCmdlineOrEnviron(t *testing.T) {
 	cases := []struct {
 		name  string
 		fault fakesecrets.Fault
-		input func(t *testing.T, h *kfHome) input
+		input func(t *testing.T, h *kfHome, env []string) input
 	}{
-		{"add, held in CreateItem", fakesecrets.Fault{HangOn: fakesecrets.MethodCreateItem}, func(t *testing.T, h *kfHome) input {
+		{"add, held in CreateItem", fakesecrets.Fault{HangOn: fakesecrets.MethodCreateItem}, func(t *testing.T, h *kfHome, _ []string) input {
 			tok := h.secret(t, "ATCTT3")
 			return input{[]string{"add", "https://" + kfHost + "/ws/new", "--kind", "repository"}, tok[:len(tok)/2], tok[len(tok)/2:] + "\n", []string{tok}}
 		}},
-		{"add, held by an unlock prompt nobody answers", fakesecrets.Fault{Locked: true, Prompt: fakesecrets.PromptNever}, func(t *testing.T, h *kfHome) input {
+		{"add, held by an unlock prompt nobody answers", fakesecrets.Fault{Locked: true, Prompt: fakesecrets.PromptNever}, func(t *testing.T, h *kfHome, _ []string) input {
 			tok := h.secret(t, "ATCTT3")
 			return input{[]string{"add", "https://" + kfHost + "/ws/new", "--kind", "repository"}, tok[:len(tok)/2], tok[len(tok)/2:] + "\n", []string{tok}}
 		}},
-		{"get, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(_ *testing.T, h *kfHome) input {
+		{"get, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(_ *testing.T, h *kfHome, _ []string) input {
 			q := kfCred("ws/repo.git")
 			i := strings.Index(q, "path=")
 			return input{[]string{"get"}, q[:i], q[i:], []string{h.secA, h.secS}}
 		}},
-		{"store, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(t *testing.T, h *kfHome) input {
+		{"store, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(t *testing.T, h *kfHome, _ []string) input {
 			pw := h.secret(t, "typed")
 			q := kfCred("ws/repo.git", "username", "x-token-auth", "password", pw)
 			i := strings.Index(q, pw) + len(pw)/2
 			return input{[]string{"store"}, q[:i], q[i:], []string{pw, h.secA, h.secS}}
 		}},
-		{"erase, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(_ *testing.T, h *kfHome) input {
+		// doctor runs git credential fill, which runs this helper's get:
+		// held with the token read (its session is closed last), the
+		// processes doctor started (git, the shell, get) are scanned.
+		{"doctor, its git's get held with the token read", fakesecrets.Fault{HangOn: fakesecrets.MethodClose}, func(t *testing.T, h *kfHome, env []string) input {
+			// A host-wide token: git's request (no path) gets it.
+			api := h.secret(t, "ATATT3")
+			wantCode(t, h.helperIn(t, env, api+"\n", "add", "https://"+kfHost, "--kind", "api", "--username", "alice"), 0)
+			return input{[]string{"doctor"}, "", "", []string{api, h.secA, h.secS}}
+		}},
+		{"erase, held in " + lastRead, fakesecrets.Fault{HangOn: lastRead}, func(_ *testing.T, h *kfHome, _ []string) input {
 			q := kfCred("ws/repo.git", "username", "x-token-auth", "password", h.secA)
 			i := strings.Index(q, h.secA) + len(h.secA)/2
 			return input{[]string{"erase"}, q[:i], q[i:], []string{h.secA, h.secS}}
@@ -313,7 +330,8 @@ func TestProcNoTokenInCmdlineOrEnviron(t *testing.T) {
 			h := newKFHome(t)
 			env := h.withBus(bus.Address)
 			h.seed(t, env)
-			in := c.input(t, h)
+			wantCode(t, h.helperIn(t, env, "", "setup"), 0)
+			in := c.input(t, h, env)
 			svc.SetFault(c.fault)
 			// Long enough to look while held; the test ends it sooner.
 			env = append(env, "GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=60s")
@@ -324,6 +342,9 @@ func TestProcNoTokenInCmdlineOrEnviron(t *testing.T) {
 			p.write(t, in.rest)
 			waitHeld(t, svc, c.fault)
 			wantCleanProc(t, p, "held in the keyring", in.secrets)
+			if in.args[0] == "doctor" && len(descendants(p.cmd.Process.Pid)) == 0 {
+				t.Errorf("doctor was held with no process of its own running: the scan of what it starts saw nothing")
+			}
 			p.kill()
 		})
 	}

@@ -16,8 +16,8 @@ if [ -z "${BBTOKEN_IN_SESSION:-}" ]; then
     echo "== staticcheck"
     "$(command -v staticcheck || echo "$(go env GOPATH)/bin/staticcheck")" ./...
   fi
-  echo "== cross-platform build (CGO_ENABLED=0)"
-  for os in linux darwin windows; do CGO_ENABLED=0 GOOS=$os go build ./...; done
+  echo "== cross-platform build and vet, tests included (CGO_ENABLED=0)"
+  for os in linux darwin windows; do CGO_ENABLED=0 GOOS=$os go build ./...; CGO_ENABLED=0 GOOS=$os go vet ./...; done
   export BBTOKEN_IN_SESSION=1
   # A session bus without service activation: if the test keyring daemon
   # dies, a client must not start another (locked) one behind our back;

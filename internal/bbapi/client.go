@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,9 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
@@ -112,6 +114,9 @@ type Options struct {
 	UserAgent string
 	// Trace gets one line per request and answer (secrets masked).
 	Trace *trace.Logger
+	// Redactor learns each secret sent, in every form a server could echo
+	// (the token, the Authorization value), and masks what servers say.
+	Redactor *redact.Redactor
 	// Sleep waits between attempts (tests replace it).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock for Retry-After dates.
@@ -172,7 +177,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // absent) while the Client's wait budget lasts; beyond it the verdict is
 // StatusRateLimited.
 func (c *Client) Check(ctx context.Context, ep Endpoint, auth Auth) Result {
-	c.opts.Trace.Redact(auth.Secret)
+	c.opts.Redactor.Add(auth.Secret.Reveal(), auth.header(), strings.TrimPrefix(auth.header(), "Basic "))
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		res, retryAfter, hinted := c.once(ctx, ep, auth)
@@ -229,7 +234,7 @@ func (c *Client) reserve(d time.Duration) bool {
 
 // once sends one request. It returns the server's Retry-After, if any.
 func (c *Client) once(ctx context.Context, ep Endpoint, auth Auth) (res Result, retryAfter time.Duration, hinted bool) {
-	scrub := scrubber(auth)
+	scrub := c.opts.Redactor.String
 	fail := func(format string, args ...any) (Result, time.Duration, bool) {
 		res.Status = StatusError
 		res.Detail = scrub(fmt.Sprintf(format, args...))
@@ -448,22 +453,6 @@ func oneLine(s string, max int) string {
 		n++
 	}
 	return strings.TrimSpace(b.String())
-}
-
-// scrubber masks the secret (and the Authorization value holding it) in
-// anything a server said, should a server or proxy echo it.
-func scrubber(auth Auth) func(string) string {
-	secret := auth.Secret.Reveal()
-	if len(secret) < 3 {
-		return func(s string) string { return s }
-	}
-	forms := []string{auth.header(), secret, base64.StdEncoding.EncodeToString([]byte(auth.Username + ":" + secret))}
-	return func(s string) string {
-		for _, f := range forms {
-			s = strings.ReplaceAll(s, f, auth.Secret.String())
-		}
-		return s
-	}
 }
 
 // safeURL shows a URL without user information or query.

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
 )
 
@@ -126,7 +127,8 @@ func TestCheckStatusesAndHeaders(t *testing.T) {
 				fmt.Fprint(w, c.ans.body)
 			})
 			var tr bytes.Buffer
-			cl := New(Options{RootCAs: pool, Trace: trace.New(&tr), UserAgent: "git-credential-bbtoken/test"})
+			red := redact.New()
+			cl := New(Options{RootCAs: pool, Trace: trace.New(&tr, red), Redactor: red, UserAgent: "git-credential-bbtoken/test"})
 			ep := Endpoint{URL: srv.URL + "/2.0/repositories/ws/repo", Proves: "the token can read ws/repo", AuthOnly: c.authOnly, ReadsRepository: true}
 			res := cl.Check(context.Background(), ep, bearer)
 			assert.Equal(t, c.status, res.Status, res.Detail)
@@ -156,7 +158,8 @@ func TestCheckBasicAuth(t *testing.T) {
 		w.Header().Set("X-Credential-Type", "api_token")
 	})
 	var tr bytes.Buffer
-	cl := New(Options{RootCAs: pool, Trace: trace.New(&tr)})
+	red := redact.New()
+	cl := New(Options{RootCAs: pool, Trace: trace.New(&tr, red), Redactor: red})
 	res := cl.Check(context.Background(), Endpoint{URL: srv.URL + "/2.0/user/workspaces?pagelen=1"}, Auth{Username: "alice@example.com", Secret: secret})
 	assert.Equal(t, StatusValid, res.Status)
 	assert.Equal(t, "api_token", res.CredentialType)

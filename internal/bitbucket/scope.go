@@ -127,7 +127,10 @@ func NormalizeHost(host string) (string, error) {
 		return "", fmt.Errorf("%w: empty", ErrBadHost)
 	}
 	for _, r := range host {
-		if r <= ' ' || r == 0x7f || r == '/' || r == '\\' || r == '@' || r == '?' || r == '#' || r == '%' {
+		// A host name holds letters, digits, '-', '.' (and '_', seen on
+		// intranets), a ":port", or an IPv6 literal's brackets; any other
+		// ASCII is not a host (a base64 token pasted as one, say).
+		if r < 0x80 && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._:[]", r)) {
 			return "", fmt.Errorf("%w: unexpected character %q", ErrBadHost, r)
 		}
 	}
@@ -502,9 +505,21 @@ func RedactURL(raw string) string {
 }
 
 // NameHoldsToken reports whether a user name, as written or
-// percent-decoded (where it may hide a "name:token" pair), holds a token.
-func NameHoldsToken(user string) bool {
-	if LooksLikeToken(user) {
+// percent-decoded (where it may hide a "name:token" pair), may hold a
+// token (LooksLikeToken): for masking it, never for refusing it, since
+// some people's names look random too.
+func NameHoldsToken(user string) bool { return nameHas(user, LooksLikeToken) }
+
+// NameHasToken reports whether a user name holds a token of a known
+// format (a Bitbucket prefix and 16 characters or more): such a name is
+// refused where it would be kept (add --username, a credential git
+// stores), since the index is a plain file.
+func NameHasToken(user string) bool {
+	return nameHas(user, func(s string) bool { return HasTokenPrefix(s) && len(s) >= MinMaskedToken })
+}
+
+func nameHas(user string, token func(string) bool) bool {
+	if token(user) {
 		return true
 	}
 	decoded, err := url.PathUnescape(user)
@@ -514,7 +529,7 @@ func NameHoldsToken(user string) bool {
 	// A ':' separates name and token; an '@' may too, where the userinfo
 	// was taken to end at a later '@' (see RedactURL).
 	for _, part := range strings.FieldsFunc(decoded, func(r rune) bool { return r == ':' || r == '@' }) {
-		if LooksLikeToken(part) {
+		if token(part) {
 			return true
 		}
 	}

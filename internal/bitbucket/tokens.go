@@ -60,23 +60,31 @@ func LooksLikeToken(s string) bool {
 }
 
 // Checkable reports whether a keyed check of s (a salted MAC kept in a
-// file) reveals nothing about it: a Bitbucket token of a known format
-// (its prefix and 16 characters or more), or long random text. It errs
-// towards no: a password a person chose could be guessed from its check
-// with a dictionary, however long it is.
+// file) reveals nothing about it: only a Bitbucket token of a known
+// format, whose prefix is followed by machine-made random text (Cloud's
+// API and access tokens run to some 190 characters, Data Center's to some
+// 45). Nothing else, however random it looks: how random a value a person
+// chose is cannot be measured from the value, and a dictionary recovers a
+// password from its check.
 func Checkable(s string) bool {
 	if !inTokenAlphabet(s) {
 		return false
 	}
-	for _, p := range []string{PrefixAPIToken, PrefixAccessToken, PrefixDataCenter} {
-		if strings.HasPrefix(s, p) && len(s) >= len(p)+16 {
-			return true
-		}
+	switch {
+	case strings.HasPrefix(s, PrefixAPIToken), strings.HasPrefix(s, PrefixAccessToken):
+		return len(s) >= minCloudToken
+	case strings.HasPrefix(s, PrefixDataCenter):
+		return len(s) >= minDataCenterToken
 	}
-	// Random base64 of 40 characters or more measures at least 4.3 bits a
-	// character; words, names and repeated phrases stay well below.
-	return len(s) >= 40 && mixesClasses(s) && charEntropy(s) >= 4.2
+	return false
 }
+
+// The shortest Cloud and Data Center tokens Checkable takes: well under
+// the real ones, well over any password that would start the same way.
+const (
+	minCloudToken      = 60
+	minDataCenterToken = 40
+)
 
 // inTokenAlphabet: tokens are base64 or base64url, possibly with '-', '.'
 // or '~' separators; anything else (spaces, '@', ':') is not one.

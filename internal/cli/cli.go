@@ -124,7 +124,7 @@ func Main(env Env) (code int) {
 			code = ExitError
 		}
 	}()
-	r := &runner{env: env, trace: tr}
+	r := &runner{env: env, red: red, trace: tr}
 	defer r.close()
 	if err := cmd(r, args); err != nil {
 		msg := oneLine(err.Error())
@@ -160,6 +160,7 @@ func oneLine(s string) string {
 
 type runner struct {
 	env     Env
+	red     *redact.Redactor // every message and trace goes through it
 	trace   *trace.Logger
 	closers []secrets.Closer // backends opened for the command
 }
@@ -247,10 +248,11 @@ func (r *runner) helper(interactive bool) (*helper.Helper, error) {
 		}
 	}
 	return &helper.Helper{
-		Store:   &store.Store{Dir: dir, Secrets: backend, LockTimeout: lockTimeout},
-		Now:     r.env.Now,
-		Trace:   r.trace,
-		Notices: r.env.Stderr,
+		Store:    &store.Store{Dir: dir, Secrets: backend, LockTimeout: lockTimeout},
+		Now:      r.env.Now,
+		Trace:    r.trace,
+		Redactor: r.red,
+		Notices:  r.env.Stderr,
 	}, nil
 }
 

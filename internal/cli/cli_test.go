@@ -722,7 +722,7 @@ func TestAddChecksOptionsBeforePrompting(t *testing.T) {
 func TestRepair(t *testing.T) {
 	run := func(dir string, mem *memory.Backend, args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
-		code := Main(Env{Args: args, Stdin: strings.NewReader("ATCTT3xRepairToken0123456789\n"), Stdout: &stdout, Stderr: &stderr,
+		code := Main(Env{Args: args, Stdin: strings.NewReader("ATCTT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTRepairToken0123456789\n"), Stdout: &stdout, Stderr: &stderr,
 			ConfigDir: dir, Secrets: mem})
 		return code, stdout.String(), stderr.String()
 	}

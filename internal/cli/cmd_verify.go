@@ -93,7 +93,7 @@ func (r *runner) verify(args []string) error {
 	if err != nil {
 		return err
 	}
-	client := bbapi.New(bbapi.Options{MaxWait: maxWait, UserAgent: "git-credential-bbtoken/" + Version, Trace: r.trace})
+	client := bbapi.New(bbapi.Options{MaxWait: maxWait, UserAgent: "git-credential-bbtoken/" + Version, Trace: r.trace, Redactor: r.red})
 	defer client.Close()
 
 	rows := make([]verifyRow, 0, len(plans))

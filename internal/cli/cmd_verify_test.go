@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -650,4 +651,26 @@ func TestVerifyDataCenterBinary(t *testing.T) {
 	r = v.run("", "verify", repo)
 	assert.Equal(t, ExitOK, r.code, r.stderr)
 	assert.Regexp(t, `(?m)^`+repo+`\s+repository\s+valid\s+200\s+yes\s+unknown\s+-\s+-\s+-\s+`, r.stdout)
+}
+
+// TestVerifyServerEchoesCredentials: a server (or a proxy) that quotes the
+// credentials it was sent, raw, in their Authorization form and
+// percent-encoded, in its 401 answer: verify's report, text and JSON, with
+// tracing off (the redactor learns every secret read, traced or not),
+// shows none of it.
+func TestVerifyServerEchoesCredentials(t *testing.T) {
+	const dcSecret = "BBDC-NDM2MjA5NzQ5OTQ4Ok1+YmZ4K3hZ/4Ttq9n6uOHr0pQ9Qp"
+	v := newVerifyEnv(t, fakebb.Options{Flavor: fakebb.DataCenter, EchoCredentials: true}, []string{"PROJ/repo"})
+	v.leaks = append(v.leaks, dcSecret, url.QueryEscape(dcSecret), url.PathEscape(dcSecret))
+	r := v.run("", "setup", "--host", v.srv.URL, "--flavor", "datacenter")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	v.add(dcSecret, v.srv.URL+"/projects/PROJ", "--kind", "project")
+	rows, r := v.verify()
+	require.Len(t, rows, 1)
+	for _, row := range rows {
+		assert.Equal(t, "rejected", row.Status, "%+v", row)
+		assert.Contains(t, row.Detail, "****", "the echo is there, masked")
+	}
+	r = v.run("", "verify")
+	assert.Contains(t, r.stdout, "****")
 }

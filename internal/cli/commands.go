@@ -179,7 +179,7 @@ func (r *runner) readToken(url string) (credential.Secret, error) {
 		raw = line
 	}
 	tok := credential.Secret(strings.TrimSpace(raw))
-	r.trace.Redact(tok)
+	r.red.Add(tok.Reveal())
 	if tok == "" {
 		return "", fmt.Errorf("%w: no token on stdin (pipe it in, e.g. `add URL < token.txt`, or run on a terminal to be prompted)", helper.ErrBadToken)
 	}
@@ -427,18 +427,24 @@ func (r *runner) setup(args []string) error {
 	return nil
 }
 
-// refuseToken catches a token pasted where a URL or an id goes: no
-// scheme, path or dot, and a Bitbucket token prefix, a token-like length
-// or random-looking text. Messages never show it (see Main), but the user
-// should know where it went.
+// refuseToken catches a token pasted where a URL or an id goes: without a
+// scheme, the argument (or what comes before its first '/': base64 tokens
+// hold slashes) has a Bitbucket token prefix, or is long, random-looking
+// text with no dot. Messages never show it (see Main), but the user should
+// know where it went.
 func refuseToken(arg string) error {
-	if strings.ContainsAny(arg, "/.:@") {
+	if strings.Contains(arg, "://") {
 		return nil
 	}
-	if !bitbucket.HasTokenPrefix(arg) && !bitbucket.LooksLikeToken(arg) && len(arg) < 32 {
-		return nil
+	first, _, _ := strings.Cut(arg, "/")
+	token := len(arg) >= 32 && !strings.ContainsAny(arg, "/.:@")
+	for _, s := range []string{arg, first} {
+		token = token || bitbucket.HasTokenPrefix(s) || bitbucket.LooksLikeToken(s) && !strings.Contains(s, ".")
 	}
-	return usagef("the argument looks like a token, not a URL or an id: tokens are read from stdin or a hidden prompt, never from arguments (if it was a real token it may now be in your shell history: consider revoking it)")
+	if token {
+		return usagef("the argument looks like a token, not a URL or an id: tokens are read from stdin or a hidden prompt, never from arguments (if it was a real token it may now be in your shell history: consider revoking it)")
+	}
+	return nil
 }
 
 func (r *runner) repair(args []string) error {

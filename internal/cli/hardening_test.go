@@ -10,12 +10,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,151 +41,6 @@ func (f *fixture) runBounded(stdin string, args ...string) result {
 	case <-time.After(hangLimit):
 		f.t.Fatalf("%v did not return within %s: it hangs", args, hangLimit)
 		return result{}
-	}
-}
-
-// shortDir is a fresh private directory with a short path (a unix socket's
-// path must fit in 108 bytes).
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "bb")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	require.NoError(t, os.Chmod(d, 0o700))
-	return d
-}
-
-// plant puts a thing of the given kind at path.
-func plant(t *testing.T, kind, path string) {
-	t.Helper()
-	switch kind {
-	case "fifo":
-		require.NoError(t, syscall.Mkfifo(path, 0o600))
-	case "socket":
-		l, err := net.Listen("unix", path)
-		require.NoError(t, err)
-		t.Cleanup(func() { l.Close() })
-	case "directory":
-		require.NoError(t, os.Mkdir(path, 0o700))
-	case "link to /dev/zero":
-		require.NoError(t, os.Symlink("/dev/zero", path))
-	case "link to /dev/null":
-		require.NoError(t, os.Symlink("/dev/null", path))
-	case "dangling link":
-		require.NoError(t, os.Symlink(filepath.Join(filepath.Dir(path), "nowhere", "x"), path))
-	default:
-		t.Fatalf("unknown kind %q", kind)
-	}
-}
-
-// described is how the error names what is there.
-var described = map[string]string{
-	"fifo":              "named pipe (FIFO)",
-	"socket":            "socket",
-	"directory":         "directory",
-	"link to /dev/zero": "character device",
-	"link to /dev/null": "character device",
-	"dangling link":     "symbolic link",
-}
-
-// describe is how the error names what is at one of the files: the index
-// is followed through links (to what they lead to), the others are never.
-func describe(file, kind string) string {
-	if file != store.IndexFile && strings.Contains(kind, "link") {
-		return "symbolic link"
-	}
-	return described[kind]
-}
-
-// TestNonRegularFilesNeverHang: whatever is found under the config
-// directory instead of a regular file (a named pipe, a socket, a
-// directory, a link to a device, a link to nothing), every command that
-// touches it answers at once with one line naming the path and what is
-// there, exits non-zero, prints nothing on stdout and changes nothing.
-// The named pipes made get, git credential fill and store hang forever
-// before.
-func TestNonRegularFilesNeverHang(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("named pipes, sockets and device links are unix things")
-	}
-	const (
-		getQ   = "protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n"
-		storeQ = "protocol=https\nhost=bitbucket.org\npath=ws/new.git\nusername=bob\npassword=" + typedPw + "\n"
-		eraseQ = "protocol=https\nhost=bitbucket.org\npath=ws/repo.git\nusername=x-token-auth\npassword=" + repoTok + "\n"
-	)
-	type command struct {
-		stdin string
-		args  []string
-	}
-	var (
-		getCmd    = command{getQ, []string{"get"}}
-		storeCmd  = command{storeQ, []string{"store"}}
-		eraseCmd  = command{eraseQ, []string{"erase"}}
-		listCmd   = command{"", []string{"list"}}
-		addCmd    = command{wsTok + "\n", []string{"add", "https://bitbucket.org/ws", "--kind", "workspace"}}
-		removeCmd = command{"", []string{"remove", "https://bitbucket.org/ws/repo"}}
-		configCmd = command{"", []string{"config", "expiry-warnings", "off"}}
-		repairCmd = command{"", []string{"repair"}}
-	)
-	files := []struct {
-		name     string
-		commands []command
-	}{
-		{store.IndexFile, []command{getCmd, storeCmd, eraseCmd, listCmd, addCmd, removeCmd, configCmd, repairCmd}},
-		{store.JournalFile, []command{storeCmd, eraseCmd, addCmd, removeCmd, configCmd, repairCmd}},
-		{store.LockFile, []command{storeCmd, eraseCmd, addCmd, removeCmd, configCmd, repairCmd}},
-	}
-	kinds := []string{"fifo", "socket", "directory", "link to /dev/zero", "link to /dev/null", "dangling link"}
-	for _, file := range files {
-		for _, kind := range kinds {
-			for _, c := range file.commands {
-				t.Run(file.name+"/"+kind+"/"+c.args[0], func(t *testing.T) {
-					t.Parallel()
-					f := newFixture(t)
-					f.dir = shortDir(t)
-					if file.name != store.IndexFile {
-						f.add(repoTok, "https://bitbucket.org/ws/repo")
-					}
-					path := filepath.Join(f.dir, file.name)
-					_ = os.Remove(path) // the lock file the add left
-					plant(t, kind, path)
-					before := f.secrets.Snapshot()
-					r := f.runBounded(c.stdin, c.args...)
-					assert.NotEqual(t, ExitOK, r.code, "stderr %q", r.stderr)
-					assert.Empty(t, r.stdout)
-					assertOneLine(t, r.stderr)
-					assert.Contains(t, r.stderr, path)
-					assert.Contains(t, r.stderr, describe(file.name, kind))
-					assert.Equal(t, before, f.secrets.Snapshot(), "the keyring changed")
-					st, err := os.Lstat(path)
-					require.NoError(t, err, "what was there is gone")
-					assert.False(t, st.Mode().IsRegular(), "what was there was replaced by a file")
-				})
-			}
-		}
-	}
-}
-
-// TestExpiryNotesFileNeverHangs: the file that remembers expiry warnings
-// is read on get's path; a named pipe there costs one notice naming it,
-// and the token is still served.
-func TestExpiryNotesFileNeverHangs(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("named pipes are a unix thing")
-	}
-	for _, kind := range []string{"fifo", "directory", "link to /dev/zero"} {
-		t.Run(kind, func(t *testing.T) {
-			f := newFixture(t)
-			f.add(repoTok, "https://bitbucket.org/ws/repo", "--expires", fixedNow.AddDate(0, 0, 3).Format(time.DateOnly))
-			path := filepath.Join(f.dir, store.WarnedFile)
-			plant(t, kind, path)
-			r := f.runBounded("protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n", "get")
-			require.Equal(t, ExitOK, r.code, r.stderr)
-			assert.Contains(t, r.stdout, "password="+repoTok+"\n")
-			assertOneLine(t, r.stderr)
-			assert.Contains(t, r.stderr, path)
-			assert.Contains(t, r.stderr, describe(store.WarnedFile, kind))
-		})
 	}
 }
 
@@ -245,7 +98,7 @@ func TestSymlinkedIndexIsFollowed(t *testing.T) {
 	r = f.run("", "list")
 	assert.Equal(t, ExitError, r.code)
 	assertOneLine(t, r.stderr)
-	assert.Contains(t, r.stderr, "symbolic link that leads nowhere")
+	assert.Contains(t, r.stderr, "symbolic link that does not resolve")
 	r = f.run(apiTok+"\n", "add", "https://bitbucket.org", "--kind", "api")
 	assert.Equal(t, ExitError, r.code)
 	_, err = os.Stat(real)
@@ -336,6 +189,34 @@ func TestNoPasswordInAnyMessage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenWithSlashIsNoURL: a base64 token holds '/' and '+'; pasted
+// where a URL goes it is refused as a token, not read as a host and a
+// path (which would print it, store it as a scope, and write it into git's
+// config).
+func TestTokenWithSlashIsNoURL(t *testing.T) {
+	const tok = "NDM2MjA5NzQ5OTQ4Ok1+YmZ4K3hZ/4Ttq9n6uOHr0pQ9Qp"
+	f := newFixture(t)
+	before := f.state()
+	for _, args := range [][]string{
+		{"remove", tok}, {"verify", tok}, {"add", tok, "--kind", "personal", "--username", "alice"},
+		{"setup", "--host", tok, "--flavor", "datacenter", "--dry-run"},
+		{"remove", "BBDC-Zq8vR2mK9tW4/xN7pL3sJ6hF1dG5bC0yT"},
+	} {
+		r := f.run(dcTok+"\n", args...)
+		assert.Equal(t, ExitUsage, r.code, "%v: %s", args, r.stderr)
+		assert.Contains(t, r.stderr, "looks like a token", "%v", args)
+		assert.Empty(t, r.stdout)
+		assert.NotContains(t, r.stderr, "4Ttq9n6uOHr0pQ9Qp")
+	}
+	assertUnchanged(t, before, f.state())
+	// Characters no host name has are not a host, whatever the path.
+	for _, u := range []string{"https://a+b.example.com/scm/P", "https://a=b/x", "https://h~x.example.com"} {
+		r := f.run(dcTok+"\n", "add", u, "--kind", "project")
+		assert.Equal(t, ExitError, r.code, u)
+		assert.Contains(t, r.stderr, "invalid host", u)
 	}
 }
 
@@ -460,6 +341,17 @@ func TestReadableIndexWithChecks(t *testing.T) {
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	// Keys spelt otherwise (JSON keys match without case) are checks too,
+	// on get's fast path as on the full read.
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(strings.ReplaceAll(string(data), `"check":`, `"Check":`)), 0o600))
+	require.NoError(t, os.Chmod(path, 0o644))
+	r = f.run("protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n", "get")
+	assert.Equal(t, ExitError, r.code)
+	assert.Contains(t, r.stderr, "chmod 600 "+path)
+	require.NoError(t, os.Chmod(path, 0o600))
 
 	// Without checks, other users see which tokens exist: a warning.
 	f2 := newFixture(t)
@@ -639,6 +531,39 @@ func TestAddReplacesOnlyItsOwnSlot(t *testing.T) {
 	// Another case on Data Center is another user.
 	f.add("BBDC-upperCaseAliceToken0123456789abc", "https://bb.example.com", "--kind", "personal", "--username", "ALICE")
 	assert.Len(t, ids(), 6)
+}
+
+// TestOrdinaryNamesAreNames: user names that look random to a heuristic
+// are still user names: add takes them and git's store keeps them (only
+// a name with a Bitbucket token's prefix is refused).
+func TestOrdinaryNamesAreNames(t *testing.T) {
+	for _, name := range []string{"Christopher.Johnson1990", "svc-Jenkins-Build-Agent01", "JohnSmith_DevOps2024", "CI-Bot-ProjectAlpha-2024"} {
+		f := newFixture(t)
+		f.add(dcTok, "https://bb.example.com", "--kind", "personal", "--username", name)
+		r := f.run("protocol=https\nhost=bb.example.com\npath=scm/P/r.git\nusername="+name+"\npassword="+typedPw+"\n", "store")
+		require.Equal(t, ExitOK, r.code, r.stderr)
+		assert.Len(t, f.index().Entries, 2, name)
+	}
+	f := newFixture(t)
+	r := f.run(dcTok+"\n", "add", "https://bb.example.com", "--kind", "personal", "--username", "ATCTT3xFfGF0pastedAsTheName01")
+	assert.Equal(t, ExitError, r.code)
+	assert.Contains(t, r.stderr, "looks like a token")
+}
+
+// TestImportSlotsIncludeTheUser: three users' personal tokens for one host
+// on three lines of a credential-store file are three imports, not one.
+func TestImportSlotsIncludeTheUser(t *testing.T) {
+	f := newFixture(t)
+	f.add(dcTok, "https://bb.example.com/scm/PROJ", "--kind", "project")
+	file := filepath.Join(t.TempDir(), "credentials")
+	var lines []string
+	for i, u := range []string{"alice", "bob", "carol"} {
+		lines = append(lines, fmt.Sprintf("https://%s:BBDC-Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yT%02d@bb.example.com", u, i))
+	}
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	r := f.run("", "import", "--from", file)
+	require.Equal(t, ExitOK, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Len(t, f.index().Entries, 4)
 }
 
 // TestImportComparesSchemesInASCII: "httpſ" (U+017F, which Unicode folds

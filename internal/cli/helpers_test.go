@@ -23,12 +23,12 @@ import (
 // Tokens used throughout. Each is at least 16 bytes so that its mask shows
 // the last four characters, and each ends in a distinct tail.
 const (
-	repoTok = "ATCTT3xFfGF0repoTokenAAAA1111" // Cloud access token (repository)
-	wsTok   = "ATCTT3xFfGF0workspaceTokB2222" // Cloud access token (workspace)
-	apiTok  = "ATATT3xFfGF0apiTokenCCCCC3333" // Atlassian API token
-	dcTok   = "BBDC-dataCenterTokenDDDD4444"  // Data Center HTTP access token
-	typedPw = "typed-at-the-prompt-EEEE5555"  // what a user typed at git's prompt
-	appPw   = "ATBB8sfPvFFg3rWkKEHWq6666"     // a dead Bitbucket app password
+	repoTok = "ATCTT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yrepoTokenAAAA1111" // Cloud access token (repository)
+	wsTok   = "ATCTT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yworkspaceTokB2222" // Cloud access token (workspace)
+	apiTok  = "ATATT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yapiTokenCCCCC3333" // Atlassian API token
+	dcTok   = "BBDC-Zq8vR2mK9tW4dataCenterTokenDDDD4444"                     // Data Center HTTP access token
+	typedPw = "typed-at-the-prompt-EEEE5555"                                 // what a user typed at git's prompt
+	appPw   = "ATBB8sfPvFFg3rWkKEHWq6666"                                    // a dead Bitbucket app password
 )
 
 // fixedNow is "now" for in-process runs unless a test moves it.

@@ -2,14 +2,10 @@
 // kills the helper. A kill at a random moment lands where a machine's speed
 // puts it (on a fast machine most processes finish first, on a slow one
 // most die before they touch anything); a process that waits at a named
-// step is killed there whatever the speed. Outside that test the steps cost
-// a string comparison.
+// step is killed there whatever the speed. Only a binary built with the
+// tag crashpoint (the end-to-end tests build one) waits: in any other,
+// Reached does nothing.
 package crashpoint
-
-import (
-	"os"
-	"time"
-)
 
 // EnvVar names the step at which the process tells the test it is there
 // (a line on file descriptor 3) and waits to be killed.
@@ -24,19 +20,3 @@ const (
 	IndexSaved      = "index-saved"      // the index is saved; the journal still lists its work
 	JournalReplayed = "journal-replayed" // a killed writer's leftovers are deleted; the index not yet saved
 )
-
-var at = os.Getenv(EnvVar)
-
-// Reached waits forever when step is the one EnvVar names, after telling
-// the test so on file descriptor 3.
-func Reached(step string) {
-	if at == "" || at != step {
-		return
-	}
-	if f := os.NewFile(3, "crashpoint"); f != nil {
-		_, _ = f.WriteString(step + "\n")
-	}
-	for {
-		time.Sleep(time.Hour)
-	}
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/importer"
+	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
@@ -345,7 +346,12 @@ func (d *Doctor) checkPlaintext(ix *store.Index) []Finding {
 	}
 	var out []Finding
 	for _, file := range files {
-		data, err := os.ReadFile(file)
+		data, err := regfile.ReadFile(file, regfile.FollowLinks)
+		if errors.Is(err, regfile.ErrNotRegular) {
+			// Never waited on: a named pipe there would hang doctor.
+			out = append(out, Finding{Check: "plaintext", Subject: file, Level: Warn, Message: oneLine(err.Error())})
+			continue
+		}
 		if err != nil {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -160,6 +161,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rec *Request) 
 			realm = DataCenterRealm
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+		if s.echo {
+			presented := r.Header.Get("Authorization")
+			_, secret, _ := strings.Cut(presented, " ")
+			s.apiError(w, http.StatusUnauthorized, "credentials "+presented+" (token "+url.QueryEscape(secret)+") are unknown", "")
+			return true
+		}
 		if s.flavor == Cloud {
 			s.apiError(w, http.StatusUnauthorized, "Token is invalid, expired, or not supported for this endpoint.", "")
 		} else {

@@ -92,6 +92,10 @@ type Options struct {
 	// ContextPath is the Data Center context path, e.g. "bitbucket"
 	// (ignored for Cloud).
 	ContextPath string
+	// EchoCredentials makes the REST API's 401 answers quote the
+	// credentials presented, as a careless proxy's might: what the helper
+	// prints of such an answer must still not show them.
+	EchoCredentials bool
 }
 
 // Request is one entry of the request log.
@@ -122,6 +126,7 @@ type Server struct {
 
 	flavor   Flavor
 	ctxPath  string // "" or "/bitbucket"
+	echo     bool   // Options.EchoCredentials
 	reposDir string
 	gitEnv   []string // environment for git commands run by the server
 	backend  *cgi.Handler
@@ -171,6 +176,7 @@ func Start(dir string, opts Options) (*Server, error) {
 	s := &Server{
 		flavor:   flavor,
 		ctxPath:  ctxPath,
+		echo:     opts.EchoCredentials,
 		reposDir: filepath.Join(dir, "repos"),
 		repos:    map[string]string{},
 		revoked:  map[string]bool{},

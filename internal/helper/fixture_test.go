@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
@@ -61,11 +62,13 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: t0, ids: map[string]string{}}
 	f.sec = &countingSecrets{Backend: memory.New()}
+	red := redact.New()
 	f.h = &helper.Helper{
-		Store:   &store.Store{Dir: filepath.Join(t.TempDir(), "config"), Secrets: f.sec},
-		Now:     func() time.Time { return f.now },
-		Trace:   trace.New(&f.trace),
-		Notices: &f.notices,
+		Store:    &store.Store{Dir: filepath.Join(t.TempDir(), "config"), Secrets: f.sec},
+		Now:      func() time.Time { return f.now },
+		Trace:    trace.New(&f.trace, red),
+		Redactor: red,
+		Notices:  &f.notices,
 	}
 	t.Cleanup(func() {
 		for _, s := range f.secrets {

@@ -18,16 +18,16 @@ import (
 
 // The tokens of the standard fixture.
 const (
-	repoTok     = "ATCTT3xFfGN0-repo-ws-repo-7Ab1"
-	projTok     = "ATCTT3xFfGN0-project-ws-8Cd2"
-	wsTok       = "ATCTT3xFfGN0-workspace-ws2-9Ef3"
-	apiTok      = "ATATT3xFfGN0-api-alice-1Gh4"
-	api3Tok     = "ATATT3xFfGN0-api-ws3-2Ij5"
-	datedTok    = "ATCTT3xFfGN0-repo-dated-3Kl6"
-	personalTok = "BBDC-personal-bob-4Mn7"
-	dcProjTok   = "BBDC-project-PROJ-5Op8"
-	dcRepoTok   = "BBDC-repo-PROJ-repo-6Qr9"
-	ctxTok      = "BBDC-repo-ctx-bitbucket-7St0"
+	repoTok     = "ATCTT3xFfGN0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0-repo-ws-repo-7Ab1"
+	projTok     = "ATCTT3xFfGN0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yT-project-ws-8Cd2"
+	wsTok       = "ATCTT3xFfGN0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC-workspace-ws2-9Ef3"
+	apiTok      = "ATATT3xFfGN0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZ-api-alice-1Gh4"
+	api3Tok     = "ATATT3xFfGN0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZq8-api-ws3-2Ij5"
+	datedTok    = "ATCTT3xFfGN0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yT-repo-dated-3Kl6"
+	personalTok = "BBDC-Zq8vR2mK9tW4xN7pL3personal-bob-4Mn7"
+	dcProjTok   = "BBDC-Zq8vR2mK9tW4xN7pL3project-PROJ-5Op8"
+	dcRepoTok   = "BBDC-Zq8vR2mK9tW4xN7prepo-PROJ-repo-6Qr9"
+	ctxTok      = "BBDC-Zq8vR2mK9tW4repo-ctx-bitbucket-7St0"
 )
 
 // datedExpiry is when datedTok expires (00:00 UTC on its expiry date).

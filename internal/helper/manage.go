@@ -45,7 +45,7 @@ type AddOptions struct {
 // Add validates a token and its scope and stores it, replacing a token of
 // the same kind for the same scope.
 func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
-	h.Trace.Redact(o.Token)
+	h.Redactor.Add(o.Token.Reveal())
 	if err := checkToken(o.Token); err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func checkUsername(u string) error {
 	}
 	// The index is a plain file, and usernames are shown: a token pasted
 	// where the name goes must stay out of both.
-	if bitbucket.NameHoldsToken(u) {
+	if bitbucket.NameHasToken(u) {
 		return fmt.Errorf("%w: it looks like a token, not a user name (tokens are read from stdin)", ErrBadUsername)
 	}
 	for _, r := range u {

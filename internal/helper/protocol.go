@@ -13,6 +13,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/trace"
@@ -23,6 +24,9 @@ type Helper struct {
 	Store *store.Store
 	Now   func() time.Time
 	Trace *trace.Logger // nil: silent
+	// Redactor learns every secret the helper reads, so that no message
+	// or trace line shows one (nil: none learnt; tests).
+	Redactor *redact.Redactor
 	// Notices gets one-line messages for the user (git shows the helper's
 	// stderr). Nil discards them.
 	Notices io.Writer
@@ -88,20 +92,20 @@ func (h *Helper) readSecret(get func(*store.Entry) (string, error), e *store.Ent
 	if err != nil {
 		return secretValue{}, err
 	}
-	h.Trace.Redact(credential.Secret(raw))
+	h.Redactor.Add(raw)
 	v, err := decodeSecret(e, raw)
 	if err != nil {
 		return v, err
 	}
-	h.Trace.Redact(credential.Secret(v.Password), credential.Secret(v.Credential), credential.Secret(v.OAuthRefreshToken))
+	h.Redactor.Add(v.Password, v.Credential, v.OAuthRefreshToken)
 	return v, nil
 }
 
 func (h *Helper) traceQuery(op string, q *credential.Credential) {
+	h.Redactor.Add(q.Password.Reveal(), q.Credential.Reveal(), q.OAuthRefreshToken.Reveal())
 	if !h.Trace.Enabled() {
 		return
 	}
-	h.Trace.Redact(q.Password, q.Credential, q.OAuthRefreshToken)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: protocol=%q host=%q path=%q", op, q.Protocol, q.Host, q.Path)
 	if q.HasUsername {
@@ -344,7 +348,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	case bitbucket.IsAppPassword(g.Password):
 		// Dead since July 2026 (410): remembering one would only hide tokens.
 		skip = "an app password (they stopped working in July 2026)"
-	case bitbucket.NameHoldsToken(q.Username):
+	case bitbucket.NameHasToken(q.Username):
 		// The index is a plain file: a token must not sit in it as a name.
 		skip = "the username looks like a token, and the index, where usernames go, is no place for one"
 	}

@@ -20,11 +20,11 @@ import (
 )
 
 const (
-	apiTok   = "ATATT3xFfGF0apiTokenCCCCC3333"
-	repoTok  = "ATCTT3xFfGF0repoTokenAAAA1111"
-	otherTok = "ATCTT3xFfGF0otherTokenBBB2222"
+	apiTok   = "ATATT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yapiTokenCCCCC3333"
+	repoTok  = "ATCTT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yrepoTokenAAAA1111"
+	otherTok = "ATCTT3xFfGF0Zq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yotherTokenBBB2222"
 	appPw    = "ATBB8sfPvFFg3rWkKEHWq6666"
-	dcTok    = "BBDC-dataCenterTokenDDDD4444"
+	dcTok    = "BBDC-Zq8vR2mK9tW4dataCenterTokenDDDD4444"
 )
 
 func TestSplitKeepsEveryByte(t *testing.T) {

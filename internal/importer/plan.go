@@ -64,10 +64,16 @@ func Plan(lines []Line, ix *store.Index) []Item {
 		it := Item{Line: l, Entry: e}
 		classify(&it, host, flavorOf)
 		if it.Verdict == Import {
-			key := it.Scope + " " + string(it.Kind)
+			// An entry's slot is its scope, kind and user name (see
+			// helper.SameIdentity); Cloud user names fold.
+			user := helper.AddedUsername(flavorOf(host), it.Kind, it.Username)
+			if flavorOf(host) == bitbucket.Cloud {
+				user = bitbucket.LowerASCII(user)
+			}
+			key := it.Scope + " " + string(it.Kind) + " " + user
 			if first, dup := seen[key]; dup {
 				it.Verdict = Skip
-				it.Note = "line " + strconv.Itoa(first) + " has a " + string(it.Kind) + " token for the same scope, and git's store helper uses the first line"
+				it.Note = "line " + strconv.Itoa(first) + " has a " + string(it.Kind) + " token for the same scope and user, and git's store helper uses the first line"
 				it.Fix = ""
 			} else {
 				seen[key] = l.N

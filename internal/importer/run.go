@@ -186,7 +186,7 @@ func RemoveLines(path string, drop []string) (int, error) {
 			os.Remove(lock)
 		}
 	}()
-	data, err := os.ReadFile(real)
+	data, err := regfile.ReadFile(real, regfile.NoLinks)
 	if err != nil {
 		return 0, fmt.Errorf("removing imported lines: %w", err)
 	}

@@ -182,7 +182,77 @@ func Text(s string) string {
 	if strings.IndexByte(s, '@') >= 0 {
 		s = maskURLs(s)
 	}
+	if strings.IndexByte(s, '=') >= 0 {
+		s = maskFields(s)
+	}
 	return maskPrefixed(s)
+}
+
+// secretKeys are the credential protocol's confidential keys: a value
+// after "password=" is a secret wherever a message shows one (a helper
+// command in git's config that echoes a password, say).
+var secretKeys = []string{"password=", "credential=", "oauth_refresh_token="}
+
+// maskFields masks the value of each secret key=value in s, and of each
+// username=value whose value holds a token. A value ends at white space or
+// at shell or quoting punctuation; a quoted one at its closing quote. A
+// value already masked is left as it is.
+func maskFields(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if i > 0 && isWordByte(s[i-1]) {
+			continue
+		}
+		key := ""
+		for _, k := range append(secretKeys, "username=") {
+			if strings.HasPrefix(s[i:], k) {
+				key = k
+				break
+			}
+		}
+		if key == "" {
+			continue
+		}
+		start := i + len(key)
+		end, inner := valueEnd(s, start)
+		value := s[inner.start:inner.end]
+		if value == "" || strings.HasPrefix(value, "****") || key == "username=" && !bitbucket.NameHoldsToken(value) {
+			i = end - 1
+			continue
+		}
+		b.WriteString(s[last:inner.start])
+		b.WriteString(credential.Secret(value).String())
+		last, i = inner.end, end-1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+type span struct{ start, end int }
+
+// valueEnd finds the end of a value starting at i, and the value itself
+// (inside quotes when it is quoted).
+func valueEnd(s string, i int) (end int, inner span) {
+	if i < len(s) && s[i] == '"' {
+		j := i + 1
+		for j < len(s) && s[j] != '"' {
+			if s[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		j = min(j, len(s))
+		return min(j+1, len(s)), span{i + 1, j}
+	}
+	j := i
+	for j < len(s) && !strings.ContainsRune(" \t\n\r;\"'`&|(){}<>,", rune(s[j])) {
+		j++
+	}
+	return j, span{i, j}
 }
 
 // maskURLs masks the userinfo secrets of every whitespace-separated run

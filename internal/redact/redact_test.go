@@ -32,6 +32,12 @@ func TestText(t *testing.T) {
 		{"alice@example.com", "alice@example.com"},
 		{"https://bbdc-production-primary.example.com/scm/P", "https://bbdc-production-primary.example.com/scm/P"},
 		{"https://bitbucket.org/ws/p@q", "https://bitbucket.org/ws/p@q"},
+		// Credential fields: a helper command in git's config, a trace.
+		{`"!f() { echo username=u; echo password=Sup3rS3cretPassw0rd; }; f"`, `"!f() { echo username=u; echo password=****w0rd; }; f"`},
+		{"store: username=\"NDM2MjA5NzQ5OTQ4Ok1YmZ4K3hZ4Ttq9n6uOHr0pQ9Qp\" password=****9Qp0", "store: username=\"****Q9Qp\" password=****9Qp0"},
+		{"get: username=\"alice\" password=****1111", "get: username=\"alice\" password=****1111"},
+		{"credential=abc123 oauth_refresh_token=r3fr3sh", "credential=**** oauth_refresh_token=****"},
+		{"mypassword=x", "mypassword=x"},
 	}
 	for _, tt := range tests {
 		if got := Text(tt.in); got != tt.want {

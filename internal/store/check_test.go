@@ -6,7 +6,7 @@ import (
 )
 
 func TestCheck(t *testing.T) {
-	const tok = "ATCTT3xFfGF0aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
+	const tok = "ATCTT3xFfGF0Zq8vR2mK9tW4aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
 	c1, err := NewCheck(tok)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,32 +10,13 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
-	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/secretservice"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
-	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
 
-// backends are the secret backends of this machine, for the tests here:
-// memory, and the Secret Service where there is one.
-func backends(t *testing.T) map[string]func(t *testing.T) secrets.Backend {
-	out := map[string]func(t *testing.T) secrets.Backend{
-		"memory": func(*testing.T) secrets.Backend { return memory.New() },
-	}
-	if runtime.GOOS == "linux" {
-		out["secret service"] = func(t *testing.T) secrets.Backend {
-			testkeyring.Require(t)
-			b := &secretservice.Backend{Service: secrets.Service + "-hinttest", Timeout: testkeyring.Timeout}
-			t.Cleanup(func() { _ = b.Close() })
-			return b
-		}
-	}
-	return out
-}
-
 const (
-	tokA = "ATCTT3xSecretA00123456789abcdefgh"
-	tokB = "ATCTT3xSecretB00123456789abcdefgh"
-	tokC = "ATCTT3xSecretC00123456789abcdefgh"
+	tokA = "ATCTT3xSecreZq8vR2mK9tW4xN7pL3sJ6hF1dG5tA00123456789abcdefgh"
+	tokB = "ATCTT3xSecreZq8vR2mK9tW4xN7pL3sJ6hF1dG5tB00123456789abcdefgh"
+	tokC = "ATCTT3xSecreZq8vR2mK9tW4xN7pL3sJ6hF1dG5tC00123456789abcdefgh"
 )
 
 // TestHintsRecordedAndChecked: a secret written through a Tx has the
@@ -78,7 +58,7 @@ func TestHintsRecordedAndChecked(t *testing.T) {
 				require.NotEmpty(t, ea.Hint)
 				assert.NotEqual(t, ea.Hint, eb.Hint)
 			}
-			staleCheck, err := store.NewCheck("ATCTT3xSecretA0before0123456789abc")
+			staleCheck, err := store.NewCheck("ATCTT3xSecreZq8vR2mK9tW4xN7pL3sJ6hF1dGtA0before0123456789abc")
 			require.NoError(t, err)
 			for _, hint := range []string{ea.Hint, eb.Hint, "", "/org/freedesktop/secrets/collection/login/999999", "not a path"} {
 				for _, check := range []string{"", ea.Check, staleCheck} {
@@ -111,7 +91,7 @@ func TestRepairIndexesOlderEntries(t *testing.T) {
 			var added, stored string
 			require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
 				var err error
-				if added, err = addEntry(tx, "https://bitbucket.org/ws/a", "ATCTT3xAddedTokenValue"); err != nil {
+				if added, err = addEntry(tx, "https://bitbucket.org/ws/a", "ATCTT3xAddedZq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZq8vR2TokenValue"); err != nil {
 					return err
 				}
 				if stored, err = addEntry(tx, "https://bitbucket.org/ws/b", "typed-password"); err != nil {
@@ -149,13 +129,13 @@ func TestRepairIndexesOlderEntries(t *testing.T) {
 			ix, err = st.Load()
 			require.NoError(t, err)
 			e, _ = ix.Find(added)
-			assert.True(t, e.Holds("ATCTT3xAddedTokenValue"))
+			assert.True(t, e.Holds("ATCTT3xAddedZq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZq8vR2TokenValue"))
 			_, found, err := sec.Get(ctx, added, "", nil)
 			require.NoError(t, err)
 			assert.Equal(t, found, e.Hint, "the hint recorded is where the backend keeps it")
 			got, err := st.Secret(ctx, e)
 			require.NoError(t, err)
-			assert.Equal(t, "ATCTT3xAddedTokenValue", got)
+			assert.Equal(t, "ATCTT3xAddedZq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZq8vR2TokenValue", got)
 			s, _ := ix.Find(stored)
 			assert.Empty(t, s.Check, "a typed password gets no check")
 

@@ -26,10 +26,10 @@ var (
 	ErrIndexDamaged = errors.New("token index is damaged")
 	ErrIndexNewer   = errors.New("token index was written by a newer git-credential-bbtoken")
 	ErrIndexUnsafe  = errors.New("token index is writable by other users")
-	// ErrIndexReadable (which wraps ErrIndexUnsafe) is an index that other
-	// users can read while it holds checks.
-	ErrIndexReadable = fmt.Errorf("%w (or readable while it holds checks)", ErrIndexUnsafe)
-	ErrLocked        = errors.New("token index is locked by another process")
+	// ErrIndexReadable is an index that other users can read while it
+	// holds checks. It is unsafe too: errors.Is(err, ErrIndexUnsafe).
+	ErrIndexReadable error = errReadable{}
+	ErrLocked              = errors.New("token index is locked by another process")
 	// ErrSecretDelete: the index was saved, but a secret it no longer
 	// names could not be deleted from the keyring.
 	ErrSecretDelete = errors.New("the index was updated but the keyring kept the secret")
@@ -81,7 +81,7 @@ func (s *Store) target() (string, error) {
 	}
 	t, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return "", fmt.Errorf("reading token index: %s is a symbolic link that leads nowhere (%v): restore what it points to, or remove it to start a new index", path, errors.Unwrap(err))
+		return "", fmt.Errorf("reading token index: %s is a symbolic link that does not resolve (%v): restore what it points to, or remove it to start a new index", path, linkError(err))
 	}
 	return t, nil
 }
@@ -222,6 +222,24 @@ func checkReadable(st fs.FileInfo, path string, entries []Entry) error {
 
 func readableError(path string, m fs.FileMode) error {
 	return fmt.Errorf("%w: %s has mode %04o and holds token checks, which only you may read; fix: chmod 600 %s", ErrIndexReadable, path, m.Perm(), path)
+}
+
+// errReadable is ErrIndexReadable: its own sentence, and unsafe.
+type errReadable struct{}
+
+func (errReadable) Error() string {
+	return "token index is readable by other users while it holds checks"
+}
+func (errReadable) Is(target error) bool { return target == ErrIndexUnsafe }
+
+// linkError is why a link does not resolve, without the path (the message
+// names it already).
+func linkError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func uniq(a, b string) []string {

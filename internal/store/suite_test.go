@@ -19,26 +19,11 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
-	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/secretservice"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
-	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
 )
 
 func TestStoreWithMemory(t *testing.T) {
 	runSuite(t, func(t *testing.T) secrets.Backend { return memory.New() })
-}
-
-// TestStoreWithKeyring runs the suite against the real Secret Service that
-// scripts/test.sh provides (skipped without one, unless
-// BBTOKEN_REQUIRE_KEYRING=1). Items go under a service name of their own,
-// so a developer's real tokens are never touched.
-func TestStoreWithKeyring(t *testing.T) {
-	testkeyring.Require(t)
-	runSuite(t, func(t *testing.T) secrets.Backend {
-		b := &secretservice.Backend{Service: secrets.Service + "-storetest", Timeout: testkeyring.Timeout}
-		t.Cleanup(func() { _ = b.Close() })
-		return b
-	})
 }
 
 // tracked wraps a Secrets backend: it remembers every ID written so the

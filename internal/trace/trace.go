@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 )
@@ -61,8 +60,13 @@ func Open(value string, stderr io.Writer, r *redact.Redactor) (*Logger, error) {
 	return &Logger{w: f, redact: r, closer: f}, nil
 }
 
-// New returns a Logger writing to w (for tests).
-func New(w io.Writer) *Logger { return &Logger{w: w, redact: redact.New()} }
+// New returns a Logger writing to w through r (nil: a Redactor of its own).
+func New(w io.Writer, r *redact.Redactor) *Logger {
+	if r == nil {
+		r = redact.New()
+	}
+	return &Logger{w: w, redact: r}
+}
 
 // Close closes a trace file.
 func (l *Logger) Close() error {
@@ -74,16 +78,6 @@ func (l *Logger) Close() error {
 
 // Enabled reports whether lines are written.
 func (l *Logger) Enabled() bool { return l != nil }
-
-// Redact registers secret values to scrub from every later line.
-func (l *Logger) Redact(secrets ...credential.Secret) {
-	if l == nil {
-		return
-	}
-	for _, s := range secrets {
-		l.redact.Add(s.Reveal())
-	}
-}
 
 // Printf writes one trace line.
 func (l *Logger) Printf(format string, args ...any) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 )
 
 func TestPrintfRedacts(t *testing.T) {
@@ -29,8 +30,9 @@ func TestPrintfRedacts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			l := New(&buf)
-			l.Redact(credential.Secret(tok))
+			red := redact.New()
+			l := New(&buf, red)
+			red.Add(tok)
 			l.Printf(tt.format, tt.args...)
 			out := buf.String()
 			if strings.Contains(out, tok) {
@@ -48,8 +50,9 @@ func TestPrintfRedacts(t *testing.T) {
 // password "pass", which once turned "password=" into "****word=").
 func TestShortSecretKeepsWords(t *testing.T) {
 	var buf bytes.Buffer
-	l := New(&buf)
-	l.Redact("pass")
+	red := redact.New()
+	l := New(&buf, red)
+	red.Add("pass")
 	l.Printf("store: password=%s passport pass", "pass")
 	out := buf.String()
 	if !strings.Contains(out, "password=**** passport ****") {
@@ -59,7 +62,6 @@ func TestShortSecretKeepsWords(t *testing.T) {
 
 func TestNilLoggerIsSilent(t *testing.T) {
 	var l *Logger
-	l.Redact("x")
 	l.Printf("nothing %d", 1)
 	if l.Enabled() || l.Close() != nil {
 		t.Fatal("nil logger must be disabled and close cleanly")
