@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
@@ -29,39 +30,89 @@ const StatePrefix = "bbtoken:id="
 // ErrBadRequest is a request git should never send: no protocol or no host.
 var ErrBadRequest = errors.New("invalid credential request")
 
-// request is a git query, normalised once.
+// request is git's query, parsed once at the top of get, store and
+// erase into what every later step takes: the host, the path read both
+// ways (which segment may drop ".git" depends on the host's flavour, which
+// the index records), the user name and the capabilities (in q).
 type request struct {
-	host    string
-	flavor  bitbucket.Flavor
-	hasPath bool
-	safe    bool     // the path can be compared with path scopes
-	segs    []string // cleaned path
-	repo    []string // the repository part of segs
 	q       *credential.Credential
+	host    string // normalised
+	hasPath bool
+	skip    string // why it is never served (plain http, an odd host), or ""
+	cloud   reading
+	dc      reading
+
+	// The reading of the host's flavour: set by bind.
+	flavor bitbucket.Flavor
+	safe   bool     // the path can be compared with path scopes
+	segs   []string // cleaned path
+	repo   []string // the repository part of segs
 }
 
-// parseRequest validates what every operation needs. ok is false (with a
-// reason) for requests we never serve, such as plain http.
-func parseRequest(ix *store.Index, q *credential.Credential) (r request, skip string, err error) {
+// reading is the path as a host of one flavour reads it.
+type reading struct {
+	segs, repo []string
+	safe       bool
+}
+
+func readPath(f bitbucket.Flavor, p string) reading {
+	segs, safe := bitbucket.RequestPath(f, p)
+	rd := reading{segs: segs, safe: safe}
+	if safe {
+		rd.repo = bitbucket.RepositoryPath(f, segs)
+	}
+	return rd
+}
+
+// parseRequest validates what every operation needs: a request without
+// protocol or host is an error (git never sends one); one that is never
+// served (plain http, a host that is not plainly one) has skip set.
+func parseRequest(q *credential.Credential) (*request, error) {
 	if q.Protocol == "" {
-		return r, "", fmt.Errorf("%w: no protocol", ErrBadRequest)
+		return nil, fmt.Errorf("%w: no protocol", ErrBadRequest)
 	}
 	if q.Host == "" {
-		return r, "", fmt.Errorf("%w: no host", ErrBadRequest)
+		return nil, fmt.Errorf("%w: no host", ErrBadRequest)
 	}
+	r := &request{q: q, hasPath: q.Path != ""}
 	if !bitbucket.EqualFoldASCII(q.Protocol, "https") {
-		return r, fmt.Sprintf("protocol %q is never served a token (https only)", q.Protocol), nil
+		r.skip = fmt.Sprintf("protocol %q is never served a token (https only)", q.Protocol)
+		return r, nil
 	}
 	host, err := bitbucket.NormalizeHost(q.Host)
 	if err != nil {
-		return r, fmt.Sprintf("host: %v", err), nil
+		r.skip = fmt.Sprintf("host: %v", err)
+		return r, nil
 	}
-	r = request{host: host, flavor: flavorOf(ix, host), hasPath: q.Path != "", q: q}
-	r.segs, r.safe = bitbucket.RequestPath(r.flavor, q.Path)
-	if r.safe {
-		r.repo = bitbucket.RepositoryPath(r.flavor, r.segs)
+	r.host = host
+	r.cloud = readPath(bitbucket.Cloud, q.Path)
+	r.dc = readPath(bitbucket.DataCenter, q.Path)
+	return r, nil
+}
+
+// scopeURLs lists every scope URL that could cover the request, under
+// either flavour's reading: the host and each leading run of path
+// segments. get reads only those entries of the index.
+func (r *request) scopeURLs() []string {
+	urls := []string{bitbucket.Scope{Host: r.host}.String()}
+	for _, rd := range []reading{r.cloud, r.dc} {
+		for i := range rd.segs {
+			if u := (bitbucket.Scope{Host: r.host, Path: strings.Join(rd.segs[:i+1], "/")}).String(); !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
+		}
 	}
-	return r, "", nil
+	return urls
+}
+
+// bind takes the reading of the flavour ix records for the host.
+func (r *request) bind(ix *store.Index) {
+	r.flavor = flavorOf(ix, r.host)
+	rd := r.dc
+	if r.flavor == bitbucket.Cloud {
+		rd = r.cloud
+	}
+	r.segs, r.repo, r.safe = rd.segs, rd.repo, rd.safe
 }
 
 // flavorOf is the flavour setup recorded for a host, else the default.
@@ -84,7 +135,7 @@ type candidate struct {
 
 // candidates lists every entry on the request's host whose scope covers it,
 // most specific first, each with why it is unusable (if it is).
-func candidates(ix *store.Index, r request, now time.Time) []candidate {
+func candidates(ix *store.Index, r *request, now time.Time) []candidate {
 	var out []candidate
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
@@ -118,7 +169,7 @@ func candidates(ix *store.Index, r request, now time.Time) []candidate {
 
 // covers applies the scope rules: without a path (no useHttpPath) or with a
 // path that could be read two ways, only host-wide scopes apply.
-func covers(r request, sc bitbucket.Scope) bool {
+func covers(r *request, sc bitbucket.Scope) bool {
 	if sc.Path == "" {
 		return true
 	}
@@ -128,7 +179,7 @@ func covers(r request, sc bitbucket.Scope) bool {
 	return sc.Covers(r.flavor, r.host, r.segs)
 }
 
-func unusable(r request, c candidate, now time.Time) string {
+func unusable(r *request, c candidate, now time.Time) string {
 	e := c.e
 	switch {
 	case e.State == store.StateRejected:
@@ -149,7 +200,7 @@ func unusable(r request, c candidate, now time.Time) string {
 // would be served by a newer git.
 const reasonNeedsAuthtype = "needs authtype=Bearer, which this git did not offer (git 2.46 or newer is needed)"
 
-func rejectedFor(r request, e *store.Entry) bool {
+func rejectedFor(r *request, e *store.Entry) bool {
 	for _, p := range e.RejectedFor {
 		segs, _ := bitbucket.CleanPath(p)
 		if bitbucket.SamePath(r.flavor, segs, r.repo) {
@@ -162,7 +213,7 @@ func rejectedFor(r request, e *store.Entry) bool {
 // usernameOK respects a username in the query, except for tokens whose wire
 // username is fixed or absent (Bearer): there the clone URL's username is the
 // viewer's, and the scope decides.
-func usernameOK(r request, e *store.Entry) bool {
+func usernameOK(r *request, e *store.Entry) bool {
 	if !r.q.HasUsername || (r.q.Username == "" && e.Added()) {
 		return true
 	}
@@ -179,7 +230,7 @@ func usernameOK(r request, e *store.Entry) bool {
 }
 
 // userRank is 0 for an entry recorded for the request's user, 1 otherwise.
-func userRank(r request, e *store.Entry) int {
+func userRank(r *request, e *store.Entry) int {
 	if r.q.Username != "" && e.Username != "" && (e.Username == r.q.Username || r.flavor == bitbucket.Cloud && bitbucket.EqualFoldASCII(e.Username, r.q.Username)) {
 		return 0
 	}
@@ -205,6 +256,6 @@ func kindRank(k store.Kind) int {
 // exactScope reports whether a rejection seen for this request condemns the
 // token everywhere (its scope is the request's repository or narrower) or
 // only for this repository (a broader token).
-func exactScope(r request, c candidate) bool {
+func exactScope(r *request, c candidate) bool {
 	return c.depth >= len(r.repo)
 }

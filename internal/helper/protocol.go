@@ -133,10 +133,14 @@ func (h *Helper) traceQuery(op string, q *credential.Credential) {
 // nil when nothing matches (git then asks the next helper or prompts).
 func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential.Credential, error) {
 	h.traceQuery("get", q)
+	r, err := parseRequest(q)
+	if err != nil {
+		return nil, err
+	}
 	// A secret that vanished under us usually means a parallel `add`
 	// replaced the token: read the index once more to serve the new one.
 	for attempt := 0; ; attempt++ {
-		a, missing, err := h.get(ctx, q)
+		a, missing, err := h.get(ctx, r)
 		if err != nil || a != nil || !missing || attempt > 0 {
 			return a, err
 		}
@@ -144,19 +148,17 @@ func (h *Helper) Get(ctx context.Context, q *credential.Credential) (*credential
 	}
 }
 
-func (h *Helper) get(ctx context.Context, q *credential.Credential) (a *credential.Credential, missing bool, err error) {
-	ix, err := h.Store.LoadScopes(scopeURLs(q))
-	if err != nil {
-		return nil, false, err
-	}
-	r, skip, err := parseRequest(ix, q)
-	if err != nil {
-		return nil, false, err
-	}
-	if skip != "" {
-		h.Trace.Printf("get: no answer: %s", skip)
+func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential, missing bool, err error) {
+	if r.skip != "" {
+		h.Trace.Printf("get: no answer: %s", r.skip)
 		return nil, false, nil
 	}
+	ix, err := h.Store.LoadScopes(r.scopeURLs())
+	if err != nil {
+		return nil, false, err
+	}
+	r.bind(ix)
+	q := r.q
 	if r.hasPath && !r.safe {
 		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
 	}
@@ -244,27 +246,6 @@ func (h *Helper) warnExpiry(ix *store.Index, e *store.Entry) {
 	}
 }
 
-// scopeURLs lists every scope URL that could cover the request: the host
-// and each leading run of path segments. get reads only those entries.
-func scopeURLs(q *credential.Credential) []string {
-	host, err := bitbucket.NormalizeHost(q.Host)
-	if err != nil {
-		return nil
-	}
-	// The host's flavour (which segment may drop ".git") is in the index
-	// we are about to read: take the prefixes of both readings.
-	urls := []string{bitbucket.Scope{Host: host}.String()}
-	for _, f := range []bitbucket.Flavor{bitbucket.Cloud, bitbucket.DataCenter} {
-		segs, _ := bitbucket.RequestPath(f, q.Path)
-		for i := range segs {
-			if u := (bitbucket.Scope{Host: host, Path: strings.Join(segs[:i+1], "/")}).String(); !slices.Contains(urls, u) {
-				urls = append(urls, u)
-			}
-		}
-	}
-	return urls
-}
-
 // answer builds get's output: only attributes we own, and authtype or state
 // only when git offered the matching capability.
 func (h *Helper) answer(q *credential.Credential, e *store.Entry, v secretValue) *credential.Credential {
@@ -323,13 +304,17 @@ func sameToken(a, b secretValue) bool {
 // token) must not write anything.
 func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) error {
 	h.traceQuery("store", q)
-	ix, err := h.Store.LoadScopes(scopeURLs(q))
+	r, err := parseRequest(q)
 	if err != nil {
 		return err
 	}
-	r, skip, err := parseRequest(ix, q)
-	if err != nil {
-		return err
+	skip := r.skip
+	var ix *store.Index
+	if skip == "" {
+		if ix, err = h.Store.LoadScopes(r.scopeURLs()); err != nil {
+			return err
+		}
+		r.bind(ix)
 	}
 	switch {
 	case skip != "":
@@ -361,14 +346,14 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 		return err
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
-		r, _, _ := parseRequest(tx.Index, q) // same host, fresh index
+		r.bind(tx.Index) // the index as it is now, under the lock
 		return h.storeLocked(tx, r, g)
 	})
 }
 
 // alreadyServed reports whether get would answer this request with this
 // very credential, with one keyring read and no lock.
-func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r request, g secretValue) (bool, error) {
+func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request, g secretValue) (bool, error) {
 	read := h.keyring(ctx)
 	if id := ourState(r.q); id != "" {
 		if e, ok := ix.Find(id); ok {
@@ -456,7 +441,7 @@ func (h *Helper) holds(get func(*store.Entry) (string, error), e *store.Entry, g
 	return sameToken(v, g) && (!withRefresh || v.OAuthRefreshToken == g.OAuthRefreshToken), nil
 }
 
-func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
+func (h *Helper) storeLocked(tx *store.Tx, r *request, g secretValue) error {
 	q := r.q
 	// A token we hold but had stopped offering here worked after all
 	// (typed again at the prompt): revive it instead of keeping a copy.
@@ -542,23 +527,25 @@ func (h *Helper) storeLocked(tx *store.Tx, r request, g secretValue) error {
 // repository that refused it.
 func (h *Helper) Erase(ctx context.Context, q *credential.Credential) error {
 	h.traceQuery("erase", q)
+	r, err := parseRequest(q)
+	if err != nil {
+		return err
+	}
+	if r.skip != "" {
+		h.Trace.Printf("erase: nothing to do: %s", r.skip)
+		return nil
+	}
 	ix, err := h.Store.Load()
 	if err != nil {
 		return err
 	}
-	r, skip, err := parseRequest(ix, q)
-	if err != nil {
-		return err
-	}
-	if skip != "" {
-		h.Trace.Printf("erase: nothing to do: %s", skip)
-		return nil
-	}
+	r.bind(ix)
 	if !h.anyOnHost(ix, r.host) {
 		h.Trace.Printf("erase: nothing stored for %s", r.host)
 		return nil
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
+		r.bind(tx.Index)
 		return h.eraseLocked(tx, r)
 	})
 }
@@ -572,7 +559,7 @@ func (h *Helper) anyOnHost(ix *store.Index, host string) bool {
 	return false
 }
 
-func (h *Helper) eraseLocked(tx *store.Tx, r request) error {
+func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 	q := r.q
 	g, hasSecret := given(q)
 	onlyID := ourState(q)
