@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/doctor"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
@@ -282,7 +283,17 @@ func (r *runner) protocol(args []string, op func(*helper.Helper, context.Context
 	return credential.Write(r.env.Stdout, a)
 }
 
-func (r *runner) get(args []string) error { return r.protocol(args, (*helper.Helper).Get) }
+func (r *runner) get(args []string) error {
+	if file := r.env.Getenv(doctor.ProbeEnv); file != "" {
+		// doctor's probe: say what git sent, answer nothing.
+		q, err := r.readQuery(args)
+		if err != nil {
+			return err
+		}
+		return doctor.Record(file, q.Path != "")
+	}
+	return r.protocol(args, (*helper.Helper).Get)
+}
 
 func (r *runner) store(args []string) error {
 	return r.protocol(args, func(h *helper.Helper, ctx context.Context, q *credential.Credential) (*credential.Credential, error) {

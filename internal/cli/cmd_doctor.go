@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -41,7 +40,7 @@ func (r *runner) doctor(args []string) error {
 		Home:       r.home(),
 		ConfigHome: r.env.Getenv("XDG_CONFIG_HOME"),
 		Now:        r.env.Now,
-		Setup:      r.rerunSetup,
+		Executable: r.env.Executable,
 	}
 	if v, err := setup.HelperValue(r.env.Executable); err == nil && r.env.Executable != "" {
 		d.HelperValues = append(d.HelperValues, v)
@@ -96,16 +95,6 @@ func countFixable(fs []doctor.Finding) int {
 		}
 	}
 	return n
-}
-
-// rerunSetup runs `setup --host hostURL` for doctor --fix and returns what
-// it printed.
-func (r *runner) rerunSetup(_ context.Context, hostURL string) (string, error) {
-	var buf bytes.Buffer
-	sub := *r
-	sub.env.Stdout = &buf
-	err := sub.setup([]string{"--host", hostURL})
-	return buf.String(), err
 }
 
 // home is the user's home directory from the environment ("" if unknown).

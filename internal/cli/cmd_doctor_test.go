@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,7 +28,7 @@ import (
 // process, and check each finding and what --fix does about it.
 
 // doctorFixture is a fixture whose HOME is the isolated git HOME and whose
-// helper executable is a program that answers nothing.
+// helper executable is a stand-in that answers nothing.
 type doctorFixture struct {
 	*fixture
 	home string
@@ -46,7 +47,18 @@ func newDoctorFixture(t *testing.T) *doctorFixture {
 	require.NoError(t, os.Chmod(f.dir, 0o700)) // as the store creates it
 	exe := filepath.Join(t.TempDir(), "bin", "git-credential-bbtoken")
 	require.NoError(t, os.MkdirAll(filepath.Dir(exe), 0o700))
-	require.NoError(t, os.WriteFile(exe, []byte("#!/bin/sh\nexit 0\n"), 0o700))
+	// It answers nothing; under doctor's probe its get records itself, as
+	// this helper's get does (doctor.Record).
+	script := `#!/bin/sh
+[ "$1" = get ] || exit 0
+path=false
+while IFS= read -r line && [ -n "$line" ]; do
+	case "$line" in path=*) path=true ;; esac
+done
+[ -f "$` + doctor.ProbeEnv + `" ] && printf '{"PID":%d,"PPID":%d,"Path":%s}\n' $$ $PPID $path >>"$` + doctor.ProbeEnv + `"
+exit 0
+`
+	require.NoError(t, os.WriteFile(exe, []byte(script), 0o700))
 	return &doctorFixture{fixture: f, home: home, exe: exe}
 }
 
@@ -141,13 +153,16 @@ func TestDoctorOtherHelperFirst(t *testing.T) {
 	assert.Contains(t, l, "fix: git-credential-bbtoken setup --host https://bitbucket.org (doctor --fix runs it)")
 	assert.Contains(t, r.stderr, "1 finding(s) need action (see above); doctor --fix repairs 1 of them")
 
-	// The other helper answers (it holds a password): ours is never asked.
-	require.NoError(t, os.WriteFile(filepath.Join(f.home, ".git-credentials"), []byte("https://alice:hunter2-typed@bitbucket.org\n"), 0o600))
+	// A helper before ours that answers every request: ours is never asked.
+	// (git's store helper would not answer here: with useHttpPath on, the
+	// request has a path its host-wide line lacks.)
+	answers := `!f() { test $1 = get && echo username=alice && echo password=hunter2-typed; }; f`
+	f.writeGitconfig("[credential]\n\thelper = \"" + answers + "\"\n[credential \"https://bitbucket.org\"]\n\thelper = " + f.exe + "\n\tuseHttpPath = true\n")
 	r, lines = f.doctor()
 	require.Equal(t, ExitError, r.code)
-	finding(t, lines, doctor.Action, `git asks "store" \(global config .*\) first and it answers, so this helper is never asked`)
+	finding(t, lines, doctor.Action, `git asks "!f\(\) \{ test .*" \(global config .*\) first and it answers, so this helper is never asked`)
 	assert.NotContains(t, r.stdout, "hunter2")
-	require.NoError(t, os.Remove(filepath.Join(f.home, ".git-credentials")))
+	f.writeGitconfig("[credential]\n\thelper = store\n[credential \"https://bitbucket.org\"]\n\thelper = " + f.exe + "\n\tuseHttpPath = true\n")
 
 	r, lines = f.doctor("--fix")
 	require.Equal(t, ExitOK, r.code, "%s\n%s", r.stdout, r.stderr)
@@ -520,4 +535,43 @@ func readFileString(t *testing.T, p string) string {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestGetUnderDoctorsProbe: with doctor's probe variable set, get records
+// who it is and whether git sent the path, answers nothing (so git goes on
+// to the next helper), and neither reads nor changes what is stored.
+func TestGetUnderDoctorsProbe(t *testing.T) {
+	f := newFixture(t)
+	f.add(repoTok, "https://bitbucket.org/ws/repo")
+	record := filepath.Join(t.TempDir(), "probe")
+	require.NoError(t, os.WriteFile(record, nil, 0o600))
+	f.getenv[doctor.ProbeEnv] = record
+	before := f.state()
+	f.secrets.Fail = errors.New("the probe must not reach the keyring")
+
+	for _, tt := range []struct {
+		query    string
+		wantPath string
+	}{
+		{"protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n\n", `"Path":true`},
+		{"protocol=https\nhost=bitbucket.org\n\n", `"Path":false`},
+	} {
+		require.NoError(t, os.Truncate(record, 0))
+		r := f.run(tt.query, "get")
+		require.Equal(t, ExitOK, r.code, r.stderr)
+		assert.Empty(t, r.stdout, "an answer would stop git at this helper")
+		data, err := os.ReadFile(record)
+		require.NoError(t, err)
+		assert.Regexp(t, `^\{"PID":\d+,"PPID":\d+,`+tt.wantPath+`\}\n$`, string(data))
+	}
+	f.secrets.Fail = nil
+	assert.Equal(t, before, f.state())
+
+	// A record file that is not there (doctor did not create it) is not
+	// created: get fails and says why, still answering nothing.
+	f.getenv[doctor.ProbeEnv] = filepath.Join(t.TempDir(), "missing")
+	r := f.run("protocol=https\nhost=bitbucket.org\n\n", "get")
+	assert.NotEqual(t, ExitOK, r.code)
+	assert.Empty(t, r.stdout)
+	assert.NoFileExists(t, f.getenv[doctor.ProbeEnv])
 }

@@ -495,39 +495,3 @@ func yesNo(b *bool) string {
 	}
 	return "no"
 }
-
-// setupAPIURL checks `setup --api-url`: set tells whether it was given at
-// all ("" then means back to the default).
-func setupAPIURL(fs *flag.FlagSet, raw string, hosts int, remove bool) (set bool, value string, err error) {
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "api-url" })
-	switch {
-	case !set:
-		return false, "", nil
-	case remove:
-		return false, "", usagef("--api-url does not go with --remove (which forgets the host's settings)")
-	case hosts > 1:
-		return false, "", usagef("--api-url applies to one --host at a time")
-	case raw == "":
-		return true, "", nil
-	}
-	value, err = bbapi.ParseBaseURL(raw)
-	if err != nil {
-		return false, "", usagef("--api-url: %v", err)
-	}
-	return true, value, nil
-}
-
-func (r *runner) printAPIURL(host string, set bool, value string, dryRun bool) {
-	if !set {
-		return
-	}
-	what := "the default REST API"
-	if value != "" {
-		what = "the REST API at " + value
-	}
-	if dryRun {
-		fmt.Fprintf(r.env.Stdout, "%s: verify would use %s\n", host, what)
-		return
-	}
-	fmt.Fprintf(r.env.Stdout, "%s: verify uses %s\n", host, what)
-}

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/gitrepo"
@@ -308,123 +309,34 @@ func (r *runner) setup(args []string) error {
 	if len(pos) > 0 {
 		return usagef("setup takes no arguments (use --host URL)")
 	}
-	apiSet, apiURL, err := setupAPIURL(fs, *apiURLArg, len(hosts), *remove)
-	if err != nil {
-		return err
+	o := setup.Options{Hosts: hosts, Detect: *detect, DryRun: *dryRun, Remove: *remove, Executable: r.env.Executable, Client: detectClient}
+	fs.Visit(func(f *flag.Flag) { o.APIURLSet = o.APIURLSet || f.Name == "api-url" })
+	if o.APIURLSet && *apiURLArg != "" {
+		if o.APIURL, err = bbapi.ParseBaseURL(*apiURLArg); err != nil {
+			return usagef("--api-url: %v", err)
+		}
 	}
-	var flavor bitbucket.Flavor
 	if *flavorArg != "" {
-		if flavor, err = bitbucket.ParseFlavor(*flavorArg); err != nil {
+		if o.Flavor, err = bitbucket.ParseFlavor(*flavorArg); err != nil {
 			return usagef("--flavor: %v", err)
 		}
 	}
-	if *detect && (*remove || *flavorArg != "") {
-		return usagef("--detect decides the flavour: it goes with neither --flavor nor --remove")
-	}
-	if len(hosts) == 0 {
-		hosts = hostList{"https://" + bitbucket.CloudHost}
-	}
-	detected := map[string]detection{}
-	type target struct{ host, url string }
-	var targets []target
 	for _, raw := range hosts {
 		if err := refuseToken(raw); err != nil {
 			return err
 		}
-		sc, _, err := bitbucket.ParseUserURL(raw, bitbucket.DefaultFlavor)
-		if err != nil {
-			return fmt.Errorf("--host %s: %w", bitbucket.RedactURL(raw), err)
-		}
-		targets = append(targets, target{sc.Host, "https://" + sc.Host})
-		if *detect {
-			if err := r.detectHost(detected, sc); err != nil {
-				return err
-			}
-		}
-	}
-	value, err := setup.HelperValue(r.env.Executable)
-	if err != nil {
-		return err
 	}
 	h, err := r.helper(true)
 	if err != nil {
 		return err
 	}
-	git := &setup.Git{Path: r.env.Git, DryRun: *dryRun, Out: r.env.Stdout}
-	ctx := context.Background()
-	for _, t := range targets {
-		ix, err := h.Store.Load()
-		if err != nil {
-			return err
-		}
-		hc := ix.Hosts[t.host]
-		if *remove {
-			helperValue := cmp.Or(hc.HelperValue, value)
-			if err := git.Uninstall(ctx, t.url, helperValue, hc.AddedUseHTTP, hc.PrevUseHTTP); err != nil {
-				return err
-			}
-			if !*dryRun {
-				if err := h.Store.Update(ctx, func(tx *store.Tx) error {
-					delete(tx.Index.Hosts, t.host)
-					tx.Changed()
-					return nil
-				}); err != nil {
-					return err
-				}
-			}
-			if *dryRun {
-				fmt.Fprintf(r.env.Stdout, "%s: would stop using git-credential-bbtoken\n", t.url)
-				continue
-			}
-			fmt.Fprintf(r.env.Stdout, "%s: git no longer uses git-credential-bbtoken here\n", t.url)
-			continue
-		}
-		f := flavor
-		if f == "" {
-			f = bitbucket.Flavor(cmp.Or(hc.Flavor, string(bitbucket.DefaultFlavor(t.host))))
-		}
-		if d, ok := detected[t.host]; ok {
-			f = d.flavor
-		}
-		res, err := git.Install(ctx, t.url, value)
-		if err != nil {
-			return err
-		}
-		if *dryRun {
-			fmt.Fprintf(r.env.Stdout, "%s: would use git-credential-bbtoken (%s)\n", t.url, f)
-			r.printAPIURL(t.url, apiSet, apiURL, true)
-			continue
-		}
-		if err := h.Store.Update(ctx, func(tx *store.Tx) error {
-			if tx.Index.Hosts == nil {
-				tx.Index.Hosts = map[string]store.HostConfig{}
-			}
-			cur := tx.Index.Hosts[t.host]
-			cur.Flavor = string(f)
-			cur.HelperValue = value
-			if apiSet {
-				cur.APIURL = apiURL
-			}
-			if d, ok := detected[t.host]; ok {
-				cur.BaseURL = d.base
-			}
-			if res.AddedUseHTTP && !cur.AddedUseHTTP {
-				cur.AddedUseHTTP, cur.PrevUseHTTP = true, res.PrevUseHTTP
-			}
-			tx.Index.Hosts[t.host] = cur
-			tx.Changed()
-			return nil
-		}); err != nil {
-			return err
-		}
-		state := "already set up"
-		if res.AddedHelper || res.AddedUseHTTP {
-			state = "set up"
-		}
-		fmt.Fprintf(r.env.Stdout, "%s: %s: git uses only git-credential-bbtoken (%s) with useHttpPath=true\n", t.url, state, f)
-		r.printAPIURL(t.url, apiSet, apiURL, false)
+	o.Store = h.Store
+	o.Git = &setup.Git{Path: r.env.Git, DryRun: *dryRun, Out: r.env.Stdout}
+	err = setup.Run(context.Background(), o, r.env.Stdout)
+	if errors.Is(err, setup.ErrUsage) {
+		return usagef("%s", strings.TrimPrefix(err.Error(), "usage: "))
 	}
-	return nil
+	return err
 }
 
 // refuseToken catches a token pasted where a URL or an id goes: without a

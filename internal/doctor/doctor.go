@@ -8,6 +8,7 @@
 package doctor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/setup"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -104,9 +106,9 @@ type Doctor struct {
 	Home       string
 	ConfigHome string
 	Now        func() time.Time
-	// Setup re-runs `setup --host hostURL` for --fix and returns what it
-	// printed.
-	Setup func(ctx context.Context, hostURL string) (string, error)
+	// Executable is this helper's path: what --fix's setup tells git to
+	// run.
+	Executable string
 	// ProbeTimeout bounds `git credential fill` (0: DefaultProbeTimeout).
 	ProbeTimeout time.Duration
 	// ExpiringWithin is the warning window for expiry (0: 14 days).
@@ -148,7 +150,7 @@ func (d *Doctor) Check(ctx context.Context) []Finding {
 	}
 	add(d.checkTokens(ctx, ix, gv, keyringOK)...)
 	add(d.checkPlaintext(ix)...)
-	add(d.checkRemotes(ix, gv, hs)...)
+	add(d.checkRemotes(ctx, ix, gv, hs)...)
 	return out
 }
 
@@ -203,10 +205,12 @@ func (d *Doctor) Fix(ctx context.Context, findings []Finding) []string {
 		}
 	}
 	for _, h := range hosts {
-		if d.Setup == nil {
-			continue
-		}
-		out, err := d.Setup(ctx, h)
+		var buf bytes.Buffer
+		err := setup.Run(ctx, setup.Options{
+			Hosts: []string{h}, Executable: d.Executable, Store: d.Store,
+			Git: &setup.Git{Path: d.Git, Env: d.Env, Out: &buf},
+		}, &buf)
+		out := buf.String()
 		if err != nil {
 			done = append(done, fmt.Sprintf("%s: setup --host %s failed: %s", h, h, oneLine(err.Error())))
 			continue

@@ -28,7 +28,10 @@ func (d *Doctor) gitPath() string {
 }
 
 // configEntry is one credential.* line of git's configuration, in the order
-// git reads them (system, global, local, worktree, command line).
+// git reads them (system, global, local, worktree, command line). doctor
+// reads them only to say where a helper git runs came from, and so what to
+// edit: which helpers git runs, in what order, and whether it sends the
+// path, git itself shows (see probe).
 type configEntry struct {
 	Scope  string // system, global, local, worktree, command; "" when git is too old to say
 	Origin string // e.g. "file:/home/alice/.gitconfig"
@@ -60,6 +63,32 @@ func (e configEntry) file() string {
 		return ""
 	}
 	return f
+}
+
+// fixableBySetup: setup writes to the global file, whose reset clears what
+// system and (earlier) global config added.
+func (e configEntry) fixableBySetup() bool {
+	return e.Scope == "" || e.Scope == "system" || e.Scope == "global"
+}
+
+// name is the entry's variable, lower case: "helper", "usehttppath".
+func (e configEntry) name() string {
+	return bitbucket.LowerASCII(e.Key[strings.LastIndexByte(e.Key, '.')+1:])
+}
+
+// section is the URL of the entry's [credential "URL"] section, "" for
+// [credential] itself (git prints the section and variable names in lower
+// case, the URL as written).
+func (e configEntry) section() (string, bool) {
+	rest, ok := strings.CutPrefix(e.Key, "credential.")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 {
+		return "", true
+	}
+	return rest[:i], true
 }
 
 // readCredentialConfig lists every credential.* entry git sees from dir.
@@ -121,212 +150,20 @@ func parseConfigZ(out []byte, withScope bool) ([]configEntry, error) {
 	return entries, nil
 }
 
-// splitCredentialKey splits credential.<url>.<name> into url and name; url
-// is "" for credential.<name>.
-func splitCredentialKey(key string) (url, name string, ok bool) {
-	rest, ok := strings.CutPrefix(key, "credential.")
-	if !ok {
-		return "", "", false
-	}
-	dot := strings.LastIndexByte(rest, '.')
-	if dot < 0 {
-		return "", rest, true
-	}
-	return rest[:dot], rest[dot+1:], true
-}
-
-// target is the request git matches credential.<url>.* sections against.
-type target struct {
-	scheme string // lower case
-	user   string
-	host   string // lower case, without port
-	port   string // "" for the scheme's default
-	path   string // without leading '/'
-}
-
-func (t target) String() string {
-	s := t.scheme + "://" + t.host
-	if t.port != "" {
-		s += ":" + t.port
-	}
-	if t.path != "" {
-		s += "/" + t.path
-	}
-	return s
-}
-
-// hostPort is host[:port] as git sends it in host=.
-func (t target) hostPort() string {
-	if t.port != "" {
-		return t.host + ":" + t.port
-	}
-	return t.host
-}
-
-// parsedURL is a URL split the way git's urlmatch splits it.
-type parsedURL struct {
-	scheme, user, host, port, path string
-	hasUser                        bool
-}
-
-// splitURL splits scheme://[user[:pass]@]host[:port][/path]. It never
-// keeps the password.
-func splitURL(raw string) (parsedURL, bool) {
-	var u parsedURL
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok || scheme == "" {
-		return u, false
-	}
-	u.scheme = bitbucket.LowerASCII(scheme)
-	authority, p, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		userinfo := authority[:at]
-		authority = authority[at+1:]
-		u.user, _, _ = strings.Cut(userinfo, ":")
-		u.hasUser = true
-	}
-	host, port := authority, ""
-	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.Contains(authority[i:], "]") {
-		host, port = authority[:i], authority[i+1:]
-	}
-	u.host = bitbucket.LowerASCII(host)
-	if (u.scheme == "https" && port == "443") || (u.scheme == "http" && port == "80") {
-		port = ""
-	}
-	u.port = port
-	u.path = strings.Trim(p, "/")
-	return u, u.host != ""
-}
-
-// matches reports whether a credential.<sub>.* section applies to t, the
-// way git decides it: a full URL matches like http.<url>.* (scheme, user if
-// given, host with '*' matching one label, port, and a path prefix on '/'
-// boundaries); anything else is read as host[/path] and compared exactly.
-func matches(sub string, t target) bool {
-	if sub == "" {
-		return true
-	}
-	if !strings.Contains(sub, "://") {
-		host, p, _ := strings.Cut(sub, "/")
-		if host != "" && host != t.hostPort() {
-			return false
-		}
-		return p == "" || p == t.path
-	}
-	u, ok := splitURL(sub)
-	if !ok {
-		return false
-	}
-	if u.scheme != t.scheme || (u.hasUser && u.user != t.user) || u.port != t.port {
-		return false
-	}
-	if !hostMatches(u.host, t.host) {
-		return false
-	}
-	if u.path == "" {
-		return true
-	}
-	return t.path == u.path || strings.HasPrefix(t.path, u.path+"/")
-}
-
-func hostMatches(pattern, host string) bool {
-	pl, hl := strings.Split(pattern, "."), strings.Split(host, ".")
-	if len(pl) != len(hl) {
-		return false
-	}
-	for i := range pl {
-		if pl[i] != "*" && pl[i] != hl[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// helperEntry is one credential helper in the list git builds for a URL.
-type helperEntry struct {
-	configEntry
-	Command string // what git runs, without the operation
-}
-
-// credentialView is what git's configuration means for one URL.
-type credentialView struct {
-	Helpers []helperEntry // after the last reset, in order
-	All     []helperEntry // every matching helper entry, resets included
-	// UseHTTPPath is the last matching credential.*useHttpPath; Set is false
-	// when none matches (git's default: false).
-	UseHTTPPath      bool
-	UseHTTPPathSet   bool
-	UseHTTPPathEntry configEntry
-}
-
-// viewFor applies git's rules to the entries: helper values accumulate in
-// config order over every matching section, an empty value clears the list;
-// for useHttpPath the last matching value wins.
-func viewFor(entries []configEntry, t target) credentialView {
-	var v credentialView
-	for _, e := range entries {
-		sub, name, ok := splitCredentialKey(e.Key)
-		if !ok || !matches(sub, t) {
-			continue
-		}
-		switch bitbucket.LowerASCII(name) {
-		case "helper":
-			if e.Bare {
-				continue // git rejects a helper without a value
-			}
-			if e.Value == "" {
-				v.Helpers = nil
-				v.All = append(v.All, helperEntry{configEntry: e})
-				continue
-			}
-			h := helperEntry{configEntry: e, Command: helperCommand(e.Value)}
-			v.Helpers = append(v.Helpers, h)
-			v.All = append(v.All, h)
-		case "usehttppath":
-			b, ok := parseBool(e)
-			if ok {
-				v.UseHTTPPath, v.UseHTTPPathSet, v.UseHTTPPathEntry = b, true, e
-			}
-		}
-	}
-	return v
-}
-
-// resetAfterOurs returns the reset (empty helper value) that cleared the
-// last occurrence of this helper from the list, if one did.
-func (v credentialView) resetAfterOurs(ours func(string) bool) (configEntry, bool) {
-	last := -1
-	for i, h := range v.All {
-		if h.Value != "" && ours(h.Command) {
-			last = i
-		}
-	}
-	if last < 0 {
-		return configEntry{}, false
-	}
-	for i := len(v.All) - 1; i > last; i-- {
-		if v.All[i].Value == "" {
-			return v.All[i].configEntry, true
+// helperEntry finds the configuration entry that made git run cmd (the
+// last one whose value gives that command), for messages and fixes.
+func helperEntry(entries []configEntry, cmd string) (configEntry, bool) {
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.name() == "helper" && e.Value != "" && helperCommand(e.Value) == cmd {
+			return e, true
 		}
 	}
 	return configEntry{}, false
 }
 
-func parseBool(e configEntry) (bool, bool) {
-	if e.Bare {
-		return true, true
-	}
-	switch bitbucket.LowerASCII(strings.TrimSpace(e.Value)) {
-	case "true", "yes", "on", "1":
-		return true, true
-	case "false", "no", "off", "0", "":
-		return false, true
-	}
-	return false, false
-}
-
 // helperCommand is the shell command git runs for a credential.helper value
-// (followed by " get", " store" or " erase").
+// (followed by " get", " store" or " erase"): git's rule, in credential.c.
 func helperCommand(v string) string {
 	switch {
 	case strings.HasPrefix(v, "!"):
@@ -345,96 +182,50 @@ func isAbsPath(v string) bool {
 		(('a' <= v[0] && v[0] <= 'z') || ('A' <= v[0] && v[0] <= 'Z'))
 }
 
-// shellWords splits a POSIX shell command into words, understanding single
-// and double quotes and backslashes (enough for what git and setup write).
-func shellWords(s string) []string {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				cur.WriteString(s[i+1:])
-				i = len(s)
-			} else {
-				cur.WriteString(s[i+1 : i+1+j])
-				i += j + 1
-			}
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\\\"$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case c == ' ' || c == '\t':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
+// program is the program a helper command starts: "git-credential-NAME"
+// for git's own form, else the first word (quoted, as setup quotes a path
+// with spaces, or not). Only the first word matters, and only to name it.
+func program(cmd string) string {
+	cmd = strings.TrimSpace(cmd)
+	var first string
+	if q := cmd[:min(1, len(cmd))]; q == "'" || q == `"` {
+		end := strings.Index(cmd[1:], q)
+		if end < 0 {
+			return ""
+		}
+		first = cmd[1 : 1+end]
+	} else {
+		first, _, _ = strings.Cut(cmd, " ")
+	}
+	if first == "git" {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(cmd[3:]), "credential-"); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			return "git-credential-" + name
 		}
 	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words
-}
-
-// helperProgram is the program a helper command starts: its first word,
-// or the "git credential-NAME" it names.
-func helperProgram(cmd string) string {
-	w := shellWords(cmd)
-	if len(w) == 0 {
-		return ""
-	}
-	if w[0] == "git" && len(w) > 1 && strings.HasPrefix(w[1], "credential-") {
-		return "git-" + w[1]
-	}
-	return w[0]
+	return first
 }
 
 // ProgramName is the name of this helper's executable.
 const ProgramName = "git-credential-bbtoken"
 
 // isOurs reports whether a helper command runs this helper: one of the
-// values setup wrote, or any program named git-credential-bbtoken.
+// values setup wrote, or any program named git-credential-bbtoken. (Where
+// git ran it, doctor knows for sure: see probe.)
 func isOurs(cmd string, known []string) bool {
 	for _, k := range known {
 		if k != "" && cmd == helperCommand(k) {
 			return true
 		}
 	}
-	progs := []string{helperProgram(cmd)}
-	if f := strings.Fields(cmd); len(f) > 0 {
-		progs = append(progs, f[0]) // a Windows path whose backslashes the shell split would eat
-	}
-	for _, p := range progs {
-		base := path.Base(strings.ReplaceAll(p, `\`, "/"))
-		if strings.TrimSuffix(bitbucket.LowerASCII(base), ".exe") == ProgramName {
-			return true
-		}
-	}
-	return false
+	base := path.Base(strings.ReplaceAll(program(cmd), `\`, "/"))
+	return strings.TrimSuffix(bitbucket.LowerASCII(base), ".exe") == ProgramName
 }
 
 // missingProgram returns the program of a helper command when it is an
 // absolute path that does not exist.
 func missingProgram(cmd string) string {
-	p := helperProgram(cmd)
+	p := program(cmd)
 	if !isAbsPath(p) {
 		return ""
 	}

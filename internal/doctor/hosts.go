@@ -148,6 +148,30 @@ func configuredHosts(ix *store.Index) []string {
 	return hosts
 }
 
+// target is a request doctor asks git about: https://host[:port][/path].
+type target struct {
+	scheme string // lower case
+	host   string // lower case, without port
+	port   string // "" for the scheme's default
+	path   string // without leading '/'
+}
+
+func (t target) String() string {
+	s := t.scheme + "://" + t.hostPort()
+	if t.path != "" {
+		s += "/" + t.path
+	}
+	return s
+}
+
+// hostPort is host[:port] as git sends it in host=.
+func (t target) hostPort() string {
+	if t.port != "" {
+		return t.host + ":" + t.port
+	}
+	return t.host
+}
+
 // targetFor is the request for https://host[:port][/path].
 func targetFor(hostPort, path string) target {
 	t := target{scheme: "https", host: hostPort, path: strings.Trim(path, "/")}
@@ -156,6 +180,11 @@ func targetFor(hostPort, path string) target {
 	}
 	return t
 }
+
+// probePath is the repository path doctor's probe asks for: one no token
+// covers, so that git sends the path when useHttpPath is on and this
+// helper has nothing to look up.
+const probePath = "bbtoken-doctor-probe/probe.git"
 
 // knownValues are the credential.helper values that run this helper.
 func (d *Doctor) knownValues(ix *store.Index) []string {
@@ -170,14 +199,15 @@ func (d *Doctor) knownValues(ix *store.Index) []string {
 
 // hostState is what checkHosts learnt, for the remote checks.
 type hostState struct {
-	config []configEntry   // nil when git's configuration could not be read
+	config []configEntry   // where each helper came from (nil: unreadable)
 	sound  map[string]bool // hosts whose helper list and useHttpPath are right
+	known  []string        // helper values that run this helper
 }
 
-// checkHosts checks, for every configured host, the helper list git builds
-// and useHttpPath.
+// checkHosts asks git, for every configured host, which helpers it runs
+// and whether it sends them the path (useHttpPath).
 func (d *Doctor) checkHosts(ctx context.Context, ix *store.Index) ([]Finding, hostState) {
-	st := hostState{sound: map[string]bool{}}
+	st := hostState{sound: map[string]bool{}, known: d.knownValues(ix)}
 	hosts := configuredHosts(ix)
 	if len(hosts) == 0 {
 		return []Finding{{
@@ -191,40 +221,27 @@ func (d *Doctor) checkHosts(ctx context.Context, ix *store.Index) ([]Finding, ho
 		return []Finding{{Level: Action, Check: "helper", Subject: "git config", Message: oneLine(err.Error()), Fix: "fix the git configuration file git names"}}, st
 	}
 	st.config = entries
-	known := d.knownValues(ix)
 	var out []Finding
 	for _, h := range hosts {
-		t := targetFor(h, "")
-		view := viewFor(entries, t)
-		probe := d.probeHelpers(ctx, d.Dir, t)
-		fs := append(helperFindings("https://"+h, view, probe, known), useHTTPPathFinding("https://"+h, view))
+		t := targetFor(h, probePath)
+		probe := d.probe(ctx, d.Dir, t)
+		url := "https://" + h
+		fs := d.helperFindings(ctx, t, entries, probe, st.known)
+		fs = append(fs, d.useHTTPPathFinding(ctx, url, entries, probe))
 		st.sound[h] = !NeedsAction(fs)
 		out = append(out, fs...)
 	}
 	return out, st
 }
 
-// helperFindings explains the helper list git uses for url: whether this
-// helper is in it, which helpers run before it, and which after it.
-func helperFindings(url string, view credentialView, probe probeResult, known []string) []Finding {
-	ours := func(cmd string) bool { return isOurs(cmd, known) }
-	// What git ran decides; the configuration names where each came from.
-	ran := probe.Commands
-	source := ""
-	if probe.Err != nil || (len(ran) == 0 && len(view.Helpers) > 0) {
-		ran = nil
-		for _, h := range view.Helpers {
-			ran = append(ran, h.Command)
-		}
-		if probe.Err != nil {
-			source = " (from the configuration: " + oneLine(probe.Err.Error()) + ")"
-		}
-	}
+// helperFindings explains the helper list git uses for url, as the probe
+// saw git run it: whether this helper is in it, which helpers run before
+// it, and which after it.
+func (d *Doctor) helperFindings(ctx context.Context, t target, entries []configEntry, probe probeResult, known []string) []Finding {
+	url := "https://" + t.hostPort()
 	describe := func(cmd string) string {
-		for _, h := range view.All {
-			if h.Command == cmd && h.Value != "" {
-				return fmt.Sprintf("%q (%s)", h.Value, h.where())
-			}
+		if e, ok := helperEntry(entries, cmd); ok {
+			return fmt.Sprintf("%q (%s)", e.Value, e.where())
 		}
 		return fmt.Sprintf("%q", cmd)
 	}
@@ -237,72 +254,85 @@ func helperFindings(url string, view credentialView, probe probeResult, known []
 	}
 	setupFix := Command + " setup --host " + url + " (doctor --fix runs it)"
 	base := Finding{Check: "helper", Subject: url, host: url}
+	if probe.Err != nil {
+		f := base
+		f.Level = Warn
+		f.Message = "cannot tell which helpers git runs: " + oneLine(probe.Err.Error())
+		return []Finding{f}
+	}
+	ran, at := probe.Commands, probe.Ours
 	var out []Finding
-	at := slices.IndexFunc(ran, ours)
 	switch {
-	case at == 0 && missingProgram(ran[0]) != "":
-		// reported below
 	case at == 0:
 		f := base
-		f.Level, f.Message = OK, "git asks this helper first"+source
+		f.Level, f.Message = OK, "git asks this helper first"
 		out = append(out, f)
 	case at > 0:
 		f := base
 		f.Level = Action
-		f.Message = fmt.Sprintf("git asks %s before this helper%s, so what it holds wins over this helper's tokens", describeAll(ran[:at]), source)
-		f.Fix, f.repair = culpritFix(view, ran[:at], setupFix)
-		out = append(out, f)
-	case probe.Answered && len(ran) > 0:
-		f := base
-		f.Level = Action
-		if slices.ContainsFunc(view.Helpers, func(h helperEntry) bool { return ours(h.Command) }) {
-			f.Message = fmt.Sprintf("git asks %s first and it answers, so this helper is never asked", describeAll(ran))
-		} else {
-			f.Message = fmt.Sprintf("this helper is not in git's helper list for %s; git asks %s (and it answers)", url, describeAll(ran))
-		}
-		f.Fix, f.repair = culpritFix(view, ran, setupFix)
+		f.Message = fmt.Sprintf("git asks %s before this helper, so what it holds wins over this helper's tokens", describeAll(ran[:at]))
+		f.Fix, f.repair = culpritFix(entries, ran[:at], setupFix)
 		out = append(out, f)
 	default:
 		f := base
 		f.Level = Action
-		if len(ran) == 0 {
-			f.Message = "git runs no credential helper for " + url
-		} else {
-			f.Message = fmt.Sprintf("this helper is not in git's helper list for %s; git runs only %s", url, describeAll(ran))
-		}
-		f.Fix, f.repair = setupFix, fixSetup
-		if reset, ok := view.resetAfterOurs(ours); ok {
-			f.Message += fmt.Sprintf("; an empty helper value in %s (%s) clears it", reset.where(), reset.Key)
-			f.Fix, f.repair = fmt.Sprintf("remove the empty `%s =` line from %s", reset.Key, cmp.Or(reset.file(), reset.where())), fixNone
+		ranOurs := slices.IndexFunc(ran, func(c string) bool { return isOurs(c, known) })
+		configured := slices.ContainsFunc(entries, func(e configEntry) bool {
+			return e.name() == "helper" && e.Value != "" && isOurs(helperCommand(e.Value), known)
+		})
+		switch {
+		case ranOurs >= 0:
+			// git ran a command that is this helper's, and it did not
+			// answer the probe: a program missing, or another build.
+			c := ran[ranOurs]
+			if p := missingProgram(c); p != "" {
+				e, _ := helperEntry(entries, c)
+				f.Message = fmt.Sprintf("the helper program git runs, %s (%s), does not exist", p, e.where())
+			} else {
+				f.Message = fmt.Sprintf("git runs %s, but it did not answer as this helper does (another version?)", describe(c))
+			}
+			f.Fix, f.repair = setupFix, fixSetup
+		case probe.Answered && len(ran) > 0:
+			if configured {
+				f.Message = fmt.Sprintf("git asks %s first and it answers, so this helper is never asked", describeAll(ran))
+			} else {
+				f.Message = fmt.Sprintf("this helper is not in git's helper list for %s; git asks %s (and it answers)", url, describeAll(ran))
+			}
+			f.Fix, f.repair = culpritFix(entries, ran, setupFix)
+		default:
+			if len(ran) == 0 {
+				f.Message = "git runs no credential helper for " + url
+			} else {
+				f.Message = fmt.Sprintf("this helper is not in git's helper list for %s; git runs only %s", url, describeAll(ran))
+			}
+			f.Fix, f.repair = setupFix, fixSetup
+			if configured {
+				if reset, ok := d.resetAfterOurs(ctx, entries, t, known); ok {
+					f.Message += fmt.Sprintf("; an empty helper value in %s (%s) clears it", reset.where(), reset.Key)
+					f.Fix, f.repair = fmt.Sprintf("remove the empty `%s =` line from %s", reset.Key, cmp.Or(reset.file(), reset.where())), fixNone
+				} else {
+					f.Message += " (it is configured, but only in sections that do not apply to " + url + ")"
+				}
+			}
 		}
 		out = append(out, f)
 	}
-	// A missing program: git runs it, the shell fails, git moves on.
-	for _, h := range view.Helpers {
-		if ours(h.Command) {
-			if p := missingProgram(h.Command); p != "" {
-				f := base
-				f.Level, f.repair = Action, fixSetup
-				f.Message = fmt.Sprintf("the helper program git runs, %s (%s), does not exist", p, h.where())
-				f.Fix = setupFix
-				out = append(out, f)
-			}
-		}
-	}
 	// Helpers after ours see every token we serve: git calls store on all.
-	if i := slices.IndexFunc(view.Helpers, func(h helperEntry) bool { return ours(h.Command) }); i >= 0 {
-		for _, h := range view.Helpers[i+1:] {
-			if ours(h.Command) {
+	if at >= 0 {
+		for _, c := range ran[at+1:] {
+			if isOurs(c, known) {
 				continue
 			}
 			f := base
 			f.Level = Warn
-			f.Message = fmt.Sprintf("git also hands every token this helper serves to %s, which runs after it (git calls store on every helper)", describe(h.Command))
-			if helperProgram(h.Command) == "git-credential-store" {
+			f.Message = fmt.Sprintf("git also hands every token this helper serves to %s, which runs after it (git calls store on every helper)", describe(c))
+			if program(c) == "git-credential-store" {
 				f.Level = Action
 				f.Message += ", and it writes them in plaintext to ~/.git-credentials"
 			}
-			f.Fix = fmt.Sprintf("remove `%s = %s` from %s", h.Key, h.Value, cmp.Or(h.file(), h.where()))
+			if e, ok := helperEntry(entries, c); ok {
+				f.Fix = fmt.Sprintf("remove `%s = %s` from %s", e.Key, e.Value, cmp.Or(e.file(), e.where()))
+			}
 			out = append(out, f)
 		}
 	}
@@ -312,41 +342,80 @@ func helperFindings(url string, view credentialView, probe probeResult, known []
 // culpritFix is the fix for helpers that run before ours: setup's reset
 // clears helpers from system and global config before it; helpers from
 // later files need editing.
-func culpritFix(view credentialView, culprits []string, setupFix string) (string, fixKind) {
+func culpritFix(entries []configEntry, culprits []string, setupFix string) (string, fixKind) {
 	for _, c := range culprits {
-		for _, h := range view.Helpers {
-			if h.Command == c && !h.fixableBySetup() {
-				return fmt.Sprintf("remove `%s = %s` from %s (or put an empty `helper =` line before this helper there)", h.Key, h.Value, cmp.Or(h.file(), h.where())), fixNone
-			}
+		if e, ok := helperEntry(entries, c); ok && !e.fixableBySetup() {
+			return fmt.Sprintf("remove `%s = %s` from %s (or put an empty `helper =` line before this helper there)", e.Key, e.Value, cmp.Or(e.file(), e.where())), fixNone
 		}
 	}
 	return setupFix, fixSetup
 }
 
-// fixableBySetup: setup writes to the global file, whose reset clears what
-// system and (earlier) global config added.
-func (e configEntry) fixableBySetup() bool {
-	return e.Scope == "" || e.Scope == "system" || e.Scope == "global"
-}
-
-func useHTTPPathFinding(url string, view credentialView) Finding {
+// useHTTPPathFinding says whether git sends the repository path for url:
+// seen by this helper when git ran it, else as git config reads it.
+func (d *Doctor) useHTTPPathFinding(ctx context.Context, url string, entries []configEntry, probe probeResult) Finding {
 	f := Finding{Check: "usehttppath", Subject: url, host: url}
 	setupFix := Command + " setup --host " + url + " (doctor --fix runs it)"
-	e := view.UseHTTPPathEntry
+	on, set := probe.PathSent, true
+	if probe.Ours < 0 {
+		on, set = d.useHTTPPath(ctx, d.Dir, url+"/"+probePath)
+	}
 	switch {
-	case view.UseHTTPPath:
-		f.Level, f.Message = OK, "credential.useHttpPath is true ("+e.where()+"): git sends the repository path"
-	case !view.UseHTTPPathSet:
+	case on:
+		f.Level, f.Message = OK, "credential.useHttpPath is true"+origin(entries, "true")+": git sends the repository path"
+	case !set || !slices.ContainsFunc(entries, func(e configEntry) bool { return e.name() == "usehttppath" }):
 		f.Level, f.Message = Action, "credential.useHttpPath is not set: git drops the repository path, so only host-wide tokens (API, personal) can match"
 		f.Fix, f.repair = setupFix, fixSetup
 	default:
 		f.Level = Action
-		f.Message = fmt.Sprintf("credential.useHttpPath is false (%s, %s): git drops the repository path, so only host-wide tokens (API, personal) can match", e.where(), e.Key)
-		if e.Scope == "system" || (e.Scope == "global" && bitbucket.EqualFoldASCII(e.Key, "credential."+url+".usehttppath")) {
-			f.Fix, f.repair = setupFix, fixSetup
-		} else {
-			f.Fix = fmt.Sprintf("remove `%s` from %s, or set it to true", e.Key, cmp.Or(e.file(), e.where()))
+		f.Message = "credential.useHttpPath is false" + origin(entries, "false") + ": git drops the repository path, so only host-wide tokens (API, personal) can match"
+		f.Fix, f.repair = setupFix, fixSetup
+		for _, e := range entries {
+			if e.name() == "usehttppath" && !isTrue(e) && !e.fixableBySetup() {
+				f.Fix, f.repair = fmt.Sprintf("remove `%s` from %s, or set it to true", e.Key, cmp.Or(e.file(), e.where())), fixNone
+			}
 		}
 	}
 	return f
+}
+
+// origin names where the last useHttpPath entry with that value came from.
+func origin(entries []configEntry, value string) string {
+	for i := len(entries) - 1; i >= 0; i-- {
+		if e := entries[i]; e.name() == "usehttppath" && (isTrue(e) == (value == "true")) {
+			return " (" + e.where() + ", " + e.Key + ")"
+		}
+	}
+	return ""
+}
+
+func isTrue(e configEntry) bool {
+	switch bitbucket.LowerASCII(strings.TrimSpace(e.Value)) {
+	case "true", "yes", "on", "1":
+		return true
+	}
+	return e.Bare
+}
+
+// resetAfterOurs finds the empty `helper =` line that drops this helper
+// from git's list for t: the last one, in a section that applies to t,
+// after the last line naming this helper in such a section. Which
+// sections apply, git says (applies).
+func (d *Doctor) resetAfterOurs(ctx context.Context, entries []configEntry, t target, known []string) (configEntry, bool) {
+	last := -1
+	for i := len(entries) - 1; i >= 0 && last < 0; i-- {
+		e := entries[i]
+		if e.name() == "helper" && e.Value != "" && isOurs(helperCommand(e.Value), known) && d.applies(ctx, e, t) {
+			last = i
+		}
+	}
+	if last < 0 {
+		return configEntry{}, false
+	}
+	for i := len(entries) - 1; i > last; i-- {
+		if e := entries[i]; e.name() == "helper" && strings.TrimSpace(e.Value) == "" && !e.Bare && d.applies(ctx, e, t) {
+			return e, true
+		}
+	}
+	return configEntry{}, false
 }

@@ -34,104 +34,6 @@ func TestParseConfigZ(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestSplitCredentialKey(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ key, url, name string }{
-		{"credential.helper", "", "helper"},
-		{"credential.https://bitbucket.org.helper", "https://bitbucket.org", "helper"},
-		{"credential.https://bb.example.com:8443/ctx.usehttppath", "https://bb.example.com:8443/ctx", "usehttppath"},
-		{"credential.bitbucket.org.helper", "bitbucket.org", "helper"},
-	} {
-		url, name, ok := splitCredentialKey(tt.key)
-		assert.True(t, ok)
-		assert.Equal(t, tt.url, url, tt.key)
-		assert.Equal(t, tt.name, name, tt.key)
-	}
-	_, _, ok := splitCredentialKey("http.sslverify")
-	assert.False(t, ok)
-}
-
-func TestMatches(t *testing.T) {
-	t.Parallel()
-	host := targetFor("bitbucket.org", "")
-	repo := targetFor("bitbucket.org", "ws/repo.git")
-	port := targetFor("bb.example.com:8443", "ctx/scm/P/r.git")
-	for _, tt := range []struct {
-		sub  string
-		t    target
-		want bool
-	}{
-		{"", host, true},
-		{"https://bitbucket.org", host, true},
-		{"https://bitbucket.org/", host, true},
-		{"HTTPS://BitBucket.ORG", host, true},
-		{"https://bitbucket.org:443", host, true},
-		{"http://bitbucket.org", host, false},
-		{"https://bitbucket.org.evil", host, false},
-		{"https://*.org", host, true},
-		{"https://*.bitbucket.org", host, false},
-		{"https://bitbucket.org/ws", host, false},
-		{"https://bitbucket.org/ws", repo, true},
-		{"https://bitbucket.org/ws/", repo, true},
-		{"https://bitbucket.org/w", repo, false},
-		{"https://bitbucket.org/ws/repo.git", repo, true},
-		{"https://alice@bitbucket.org", host, false}, // the probe has no username
-		{"bitbucket.org", host, true},                // host-only form
-		{"bitbucket.org", repo, true},
-		{"bitbucket.org/ws/repo.git", repo, true},
-		{"bitbucket.org/ws", repo, false}, // host-only form compares paths exactly
-		{"https://bb.example.com", port, false},
-		{"https://bb.example.com:8443", port, true},
-		{"https://bb.example.com:8443/ctx", port, true},
-		{"bb.example.com:8443", port, true},
-	} {
-		assert.Equal(t, tt.want, matches(tt.sub, tt.t), "%q vs %s", tt.sub, tt.t)
-	}
-}
-
-func TestViewFor(t *testing.T) {
-	t.Parallel()
-	e := func(scope, key, value string) configEntry {
-		return configEntry{Scope: scope, Origin: "file:/x", Key: key, Value: value}
-	}
-	entries := []configEntry{
-		e("system", "credential.helper", "manager"),
-		e("global", "credential.helper", "store"),
-		e("global", "credential.https://bitbucket.org.helper", ""),
-		e("global", "credential.https://bitbucket.org.helper", "/bin/git-credential-bbtoken"),
-		e("global", "credential.https://bitbucket.org.usehttppath", "true"),
-		e("global", "credential.https://github.com.helper", "gh"),
-		e("local", "credential.helper", "cache --timeout=60"),
-		e("local", "credential.usehttppath", "off"),
-	}
-	v := viewFor(entries, targetFor("bitbucket.org", ""))
-	var cmds []string
-	for _, h := range v.Helpers {
-		cmds = append(cmds, h.Command)
-	}
-	assert.Equal(t, []string{"/bin/git-credential-bbtoken", "git credential-cache --timeout=60"}, cmds)
-	assert.Len(t, v.All, 5)
-	assert.True(t, v.UseHTTPPathSet)
-	assert.False(t, v.UseHTTPPath, "the last matching value wins")
-	assert.Equal(t, "local", v.UseHTTPPathEntry.Scope)
-
-	other := viewFor(entries, targetFor("github.com", ""))
-	cmds = nil
-	for _, h := range other.Helpers {
-		cmds = append(cmds, h.Command)
-	}
-	assert.Equal(t, []string{"git credential-manager", "git credential-store", "git credential-gh", "git credential-cache --timeout=60"}, cmds)
-
-	ours := func(c string) bool { return isOurs(c, nil) }
-	_, ok := v.resetAfterOurs(ours)
-	assert.False(t, ok)
-	cleared := viewFor(append(entries, e("local", "credential.helper", "")), targetFor("bitbucket.org", ""))
-	assert.Empty(t, cleared.Helpers)
-	reset, ok := cleared.resetAfterOurs(ours)
-	assert.True(t, ok)
-	assert.Equal(t, "local", reset.Scope)
-}
-
 func TestHelperCommandAndOurs(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "git credential-store", helperCommand("store"))
@@ -152,29 +54,15 @@ func TestHelperCommandAndOurs(t *testing.T) {
 	} {
 		assert.Equal(t, want, isOurs(cmd, []string{"/opt/custom-name"}), cmd)
 	}
-	assert.Equal(t, []string{"a b", "c", `d"e`, "f'g"}, shellWords(`'a b' c "d\"e" f\'g`))
-	assert.Equal(t, "git-credential-store", helperProgram("git credential-store"))
-}
-
-func TestParseTrace(t *testing.T) {
-	t.Parallel()
-	trace := `01:07:05.934538 git.c:460               trace: built-in: git credential fill
-01:07:05.934782 run-command.c:655       trace: run_command: 'git credential-store get'
-01:07:05.935000 git.c:460               trace: built-in: git credential-store get
-01:07:05.936000 run-command.c:655       trace: run_command: git-credential-cache--daemon /tmp/sock
-01:07:05.936081 run-command.c:655       trace: run_command: 'f() { echo hi >&2; }; f get'
-hi
-01:07:05.938873 run-command.c:655       trace: run_command: ''\''/a b/git-credential-bbtoken'\'' get'
-'/a b/git-credential-bbtoken' get: 1: /a b/git-credential-bbtoken: not found
-01:07:05.939000 run-command.c:655       trace: run_command: '/usr/bin/git-credential-bbtoken get'
-fatal: could not read Username for 'https://bitbucket.org': terminal prompts disabled
-`
-	assert.Equal(t, []string{
-		"git credential-store",
-		"f() { echo hi >&2; }; f",
-		"'/a b/git-credential-bbtoken'",
-		"/usr/bin/git-credential-bbtoken",
-	}, parseTrace([]byte(trace)))
+	for cmd, want := range map[string]string{
+		"git credential-store":                  "git-credential-store",
+		"git credential-cache --timeout=5":      "git-credential-cache",
+		"'/a b/git-credential-bbtoken'":         "/a b/git-credential-bbtoken",
+		"/usr/bin/git-credential-bbtoken extra": "/usr/bin/git-credential-bbtoken",
+		"f() { echo; }; f":                      "f()",
+	} {
+		assert.Equal(t, want, program(cmd), cmd)
+	}
 }
 
 func TestParseGitVersion(t *testing.T) {

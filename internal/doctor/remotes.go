@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -18,7 +19,7 @@ import (
 // and checks each URL: SSH remotes this helper cannot serve, credentials
 // written into a URL, Bitbucket hosts that are not set up, and whether a
 // token covers the remote.
-func (d *Doctor) checkRemotes(ix *store.Index, gv gitVersion, hs hostState) []Finding {
+func (d *Doctor) checkRemotes(ctx context.Context, ix *store.Index, gv gitVersion, hs hostState) []Finding {
 	base := Finding{Check: "remote", Subject: "remotes"}
 	remotes, err := gitrepo.Remotes(d.Dir)
 	if errors.Is(err, gitrepo.ErrNoRepository) {
@@ -35,10 +36,10 @@ func (d *Doctor) checkRemotes(ix *store.Index, gv gitVersion, hs hostState) []Fi
 	var out []Finding
 	for _, r := range remotes {
 		for _, u := range r.URLs {
-			out = append(out, d.checkRemoteURL(r.Name, false, u, ix, gv, hs)...)
+			out = append(out, d.checkRemoteURL(ctx, r.Name, false, u, ix, gv, hs)...)
 		}
 		for _, u := range r.PushURLs {
-			out = append(out, d.checkRemoteURL(r.Name, true, u, ix, gv, hs)...)
+			out = append(out, d.checkRemoteURL(ctx, r.Name, true, u, ix, gv, hs)...)
 		}
 	}
 	if len(out) == 0 {
@@ -122,7 +123,7 @@ func sshParts(raw string) (host, path string) {
 	return bitbucket.LowerASCII(hp), strings.TrimPrefix(p, "/")
 }
 
-func (d *Doctor) checkRemoteURL(name string, push bool, raw string, ix *store.Index, gv gitVersion, hs hostState) []Finding {
+func (d *Doctor) checkRemoteURL(ctx context.Context, name string, push bool, raw string, ix *store.Index, gv gitVersion, hs hostState) []Finding {
 	f := Finding{Check: "remote", Subject: "remote " + name}
 	setURL := "git remote set-url " + name + " "
 	if push {
@@ -199,23 +200,25 @@ func (d *Doctor) checkRemoteURL(name string, push bool, raw string, ix *store.In
 		return []Finding{f}
 	}
 	var out []Finding
-	// A URL-specific section may change what the host check saw.
+	// A URL-specific section may change what the host check saw: ask git
+	// for this very URL.
 	if hs.config != nil && hs.sound[host] {
-		view := viewFor(hs.config, targetFor(host, path))
-		known := d.knownValues(ix)
-		if len(view.Helpers) == 0 || !isOurs(view.Helpers[0].Command, known) {
+		probe := d.probe(ctx, d.Dir, targetFor(host, path))
+		if probe.Err == nil && probe.Ours != 0 {
 			g := f
 			g.Level = Action
 			first := "no helper"
-			if len(view.Helpers) > 0 {
-				h := view.Helpers[0]
-				first = fmt.Sprintf("%q (%s)", h.Value, h.where())
+			if len(probe.Commands) > 0 {
+				first = fmt.Sprintf("%q", probe.Commands[0])
+				if e, ok := helperEntry(hs.config, probe.Commands[0]); ok {
+					first = fmt.Sprintf("%q (%s)", e.Value, e.where())
+				}
 			}
 			g.Message = fmt.Sprintf("%s: for this URL git asks %s first, not this helper", r.redacted(), first)
 			g.Fix = "remove the URL-specific credential.*.helper lines for it (git config --show-origin --get-regexp '^credential\\..*helper$')"
 			out = append(out, g)
 		}
-		if !view.UseHTTPPath {
+		if probe.Err == nil && probe.Ours == 0 && !probe.PathSent {
 			g := f
 			g.Level = Action
 			g.Message = fmt.Sprintf("%s: for this URL credential.useHttpPath is off, so only host-wide tokens can match", r.redacted())

@@ -157,3 +157,10 @@ func OpenAppend(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// AppendExisting opens a regular file that must already exist for
+// appending; a link, a named pipe or anything else there is refused
+// without waiting.
+func AppendExisting(path string) (*os.File, error) {
+	return open(path, os.O_WRONLY|os.O_APPEND, NoLinks, 0)
+}
