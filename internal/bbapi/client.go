@@ -331,7 +331,7 @@ func (c *Client) once(ctx context.Context, ep Endpoint, auth Auth) (res Result, 
 		res.Detail = withMessage("not found (HTTP 404): it does not exist, was renamed, or the token cannot see it", msg.text)
 	case code == http.StatusGone:
 		res.Status = StatusGone
-		res.Detail = withMessage("Bitbucket no longer accepts this credential (HTTP 410; app passwords were removed on 28 July 2026): create an API token", msg.text)
+		res.Detail = withMessage("Bitbucket no longer accepts this credential (HTTP 410, as for app passwords since 28 July 2026): "+bitbucket.CreateAPIToken, msg.text)
 	case code == http.StatusTooManyRequests:
 		res.Status = StatusRateLimited
 		retryAfter, hinted = parseRetryAfter(resp.Header.Get("Retry-After"), c.opts.Now())

@@ -24,6 +24,24 @@ var tokenPrefixes = []string{PrefixAPIToken, PrefixAccessToken, PrefixAppPasswor
 // which stopped working on 28 July 2026.
 func IsAppPassword(secret string) bool { return strings.HasPrefix(secret, PrefixAppPassword) }
 
+// What every message about an app password says, said here once.
+const (
+	// AppPasswordsEnded is why an app password is of no use.
+	AppPasswordsEnded = "Bitbucket app passwords stopped working on 28 July 2026 (git gets HTTP 410)"
+	// CreateAPIToken is how to make what replaces one.
+	CreateAPIToken = "create an API token at https://id.atlassian.com/manage-profile/security/api-tokens with the scopes read:repository:bitbucket and write:repository:bitbucket"
+)
+
+// ReplaceAppPassword is the whole fix for an app password used at
+// hostURL: create an API token and add it with command (the helper's
+// name). An empty user is a placeholder for the user to fill in.
+func ReplaceAppPassword(command, hostURL, user string) string {
+	if user == "" {
+		user = "YOUR_BITBUCKET_USERNAME"
+	}
+	return CreateAPIToken + ", then: " + command + " add " + hostURL + " --kind api --username " + user
+}
+
 // HasTokenPrefix reports whether s starts with a known Bitbucket token
 // prefix. Letter case counts: host names such as bbdc-prod.example.com
 // are not tokens.

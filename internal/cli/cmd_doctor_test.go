@@ -377,7 +377,11 @@ func TestDoctorTokens(t *testing.T) {
 	finding(t, lines, doctor.Warn, `token `+later+` .*withdrawn after a 401 from 1 repositor\(ies\): other/repo`)
 	l = finding(t, lines, doctor.Action, `token `+rejected+` \(workspace https://bitbucket.org/ws\): rejected: Bitbucket answered 401`)
 	assert.Contains(t, l, "add https://bitbucket.org/ws --kind workspace")
-	l = finding(t, lines, doctor.Action, `token `+stored+` \(stored https://bitbucket.org/old/repo\): holds a Bitbucket app password`)
+	// Each host's useHttpPath is named from its own section.
+	for _, host := range []string{"https://bitbucket.org", "https://git.example.com"} {
+		finding(t, lines, doctor.OK, regexp.QuoteMeta(host+": credential.useHttpPath is true (global config ")+`.*`+regexp.QuoteMeta(", credential."+host+".usehttppath)"))
+	}
+	l = finding(t, lines, doctor.Action, `token `+stored+` \(stored https://bitbucket.org/old/repo\): holds an app password`)
 	assert.Contains(t, l, "git-credential-bbtoken remove "+stored)
 	assert.Contains(t, l, "id.atlassian.com/manage-profile/security/api-tokens")
 	if gitAtLeast246(t) {

@@ -17,6 +17,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/fakebb"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 	"github.com/bbtoken/git-credential-bbtoken/internal/testkeyring"
+	"github.com/bbtoken/git-credential-bbtoken/internal/verify"
 )
 
 // In process: everything that sends nothing.
@@ -97,10 +98,10 @@ func TestVerifyUnverifiable(t *testing.T) {
 	assert.Equal(t, ExitError, r.code)
 	assertOneLine(t, r.stderr)
 	assert.Contains(t, r.stderr, "4 of 4 token(s) not verified valid (see the JSON on stdout)")
-	var rows []verifyRow
+	var rows []verify.Row
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rows), r.stdout)
 	require.Len(t, rows, 4)
-	byID := map[string]verifyRow{}
+	byID := map[string]verify.Row{}
 	for _, row := range rows {
 		byID[row.ID] = row
 		assert.Equal(t, "unverifiable", row.Status)
@@ -276,12 +277,12 @@ func (v *verifyEnv) add(secret string, args ...string) string {
 }
 
 // verify runs verify --json and returns its rows by id.
-func (v *verifyEnv) verify(args ...string) (map[string]verifyRow, procResult) {
+func (v *verifyEnv) verify(args ...string) (map[string]verify.Row, procResult) {
 	v.t.Helper()
 	r := v.run("", append([]string{"verify", "--json"}, args...)...)
-	var rows []verifyRow
+	var rows []verify.Row
 	require.NoError(v.t, json.Unmarshal([]byte(r.stdout), &rows), "stdout: %s\nstderr: %s", r.stdout, r.stderr)
-	out := map[string]verifyRow{}
+	out := map[string]verify.Row{}
 	for _, row := range rows {
 		out[row.ID] = row
 	}

@@ -225,9 +225,8 @@ func (d *Doctor) checkHosts(ctx context.Context, ix *store.Index) ([]Finding, ho
 	for _, h := range hosts {
 		t := targetFor(h, probePath)
 		probe := d.probe(ctx, d.Dir, t)
-		url := "https://" + h
 		fs := d.helperFindings(ctx, t, entries, probe, st.known)
-		fs = append(fs, d.useHTTPPathFinding(ctx, url, entries, probe))
+		fs = append(fs, d.useHTTPPathFinding(ctx, t, entries, probe))
 		st.sound[h] = !NeedsAction(fs)
 		out = append(out, fs...)
 	}
@@ -351,48 +350,60 @@ func culpritFix(entries []configEntry, culprits []string, setupFix string) (stri
 	return setupFix, fixSetup
 }
 
-// useHTTPPathFinding says whether git sends the repository path for url:
-// seen by this helper when git ran it, else as git config reads it.
-func (d *Doctor) useHTTPPathFinding(ctx context.Context, url string, entries []configEntry, probe probeResult) Finding {
+// useHTTPPathFinding says whether git sends the repository path for t:
+// as this helper saw it when git ran it, else as the last useHttpPath line
+// in a section that applies to t says (git reads them all, in order).
+func (d *Doctor) useHTTPPathFinding(ctx context.Context, t target, entries []configEntry, probe probeResult) Finding {
+	url := "https://" + t.hostPort()
 	f := Finding{Check: "usehttppath", Subject: url, host: url}
 	setupFix := Command + " setup --host " + url + " (doctor --fix runs it)"
-	on, set := probe.PathSent, true
+	decider, set := d.lastApplying(ctx, entries, t, "usehttppath")
+	on := probe.PathSent
 	if probe.Ours < 0 {
-		on, set = d.useHTTPPath(ctx, d.Dir, url+"/"+probePath)
+		on = set && isTrue(decider)
+	}
+	where := ""
+	if set {
+		where = " (" + decider.where() + ", " + decider.Key + ")"
 	}
 	switch {
 	case on:
-		f.Level, f.Message = OK, "credential.useHttpPath is true"+origin(entries, "true")+": git sends the repository path"
-	case !set || !slices.ContainsFunc(entries, func(e configEntry) bool { return e.name() == "usehttppath" }):
+		f.Level, f.Message = OK, "credential.useHttpPath is true"+where+": git sends the repository path"
+	case !set:
 		f.Level, f.Message = Action, "credential.useHttpPath is not set: git drops the repository path, so only host-wide tokens (API, personal) can match"
 		f.Fix, f.repair = setupFix, fixSetup
 	default:
 		f.Level = Action
-		f.Message = "credential.useHttpPath is false" + origin(entries, "false") + ": git drops the repository path, so only host-wide tokens (API, personal) can match"
+		f.Message = "credential.useHttpPath is false" + where + ": git drops the repository path, so only host-wide tokens (API, personal) can match"
 		f.Fix, f.repair = setupFix, fixSetup
-		for _, e := range entries {
-			if e.name() == "usehttppath" && !isTrue(e) && !e.fixableBySetup() {
-				f.Fix, f.repair = fmt.Sprintf("remove `%s` from %s, or set it to true", e.Key, cmp.Or(e.file(), e.where())), fixNone
-			}
+		if !decider.fixableBySetup() {
+			f.Fix, f.repair = fmt.Sprintf("remove `%s` from %s, or set it to true", decider.Key, cmp.Or(decider.file(), decider.where())), fixNone
 		}
 	}
 	return f
 }
 
-// origin names where the last useHttpPath entry with that value came from.
-func origin(entries []configEntry, value string) string {
+// lastApplying is the last entry named name in a section that applies to
+// t: the one whose value git uses.
+func (d *Doctor) lastApplying(ctx context.Context, entries []configEntry, t target, name string) (configEntry, bool) {
 	for i := len(entries) - 1; i >= 0; i-- {
-		if e := entries[i]; e.name() == "usehttppath" && (isTrue(e) == (value == "true")) {
-			return " (" + e.where() + ", " + e.Key + ")"
+		if e := entries[i]; e.name() == name && d.applies(ctx, e, t) {
+			return e, true
 		}
 	}
-	return ""
+	return configEntry{}, false
 }
 
+// isTrue reads a boolean as git does (a bare key is true; so is any
+// number but zero).
 func isTrue(e configEntry) bool {
-	switch bitbucket.LowerASCII(strings.TrimSpace(e.Value)) {
-	case "true", "yes", "on", "1":
+	v := bitbucket.LowerASCII(strings.TrimSpace(e.Value))
+	switch v {
+	case "true", "yes", "on":
 		return true
+	}
+	if n, err := strconv.ParseInt(v, 0, 64); err == nil {
+		return n != 0
 	}
 	return e.Bare
 }

@@ -305,9 +305,8 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 				f := base
 				f.Subject = entrySubject(e)
 				f.Level = Action
-				f.Message = "holds a Bitbucket app password (ATBB…): app passwords stopped working on 28 July 2026"
-				f.Fix = "create an API token at https://id.atlassian.com/manage-profile/security/api-tokens (scopes read:repository:bitbucket, write:repository:bitbucket), " +
-					Command + " add https://" + hostOf(e) + " --kind api --username YOUR_BITBUCKET_USERNAME, then " + Command + " remove " + e.ID
+				f.Message = "holds an app password (ATBB…): " + bitbucket.AppPasswordsEnded
+				f.Fix = bitbucket.ReplaceAppPassword(Command, "https://"+hostOf(e), "") + ", then " + Command + " remove " + e.ID
 				out = append(out, f)
 			}
 		}

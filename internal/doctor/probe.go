@@ -209,17 +209,6 @@ func probeEnv(env []string, events, record string) []string {
 		"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=", "SSH_ASKPASS=", "GCM_INTERACTIVE=never")
 }
 
-// useHTTPPath asks git for credential.useHttpPath at url (the value of the
-// most specific section, as git config --get-urlmatch picks it), for when
-// the probe cannot tell (this helper did not run).
-func (d *Doctor) useHTTPPath(ctx context.Context, dir, url string) (on, set bool) {
-	out, _, err := d.runGit(ctx, dir, d.Env, "", "config", "--type=bool", "--get-urlmatch", "credential.usehttppath", url)
-	if err != nil {
-		return false, false
-	}
-	return strings.TrimSpace(string(out)) == "true", true
-}
-
 // matchMarker is the helper command applies configures: a shell no-op
 // that git's trace shows when it runs it.
 const matchMarker = ": bbtoken-doctor-match"

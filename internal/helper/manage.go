@@ -18,7 +18,7 @@ import (
 // Errors of add and remove that the CLI reports as user errors.
 var (
 	//lint:ignore ST1005 it starts with a proper noun, and the CLI prints it as a sentence
-	ErrAppPassword = errors.New("Bitbucket app passwords stopped working on 28 July 2026 (git gets HTTP 410): create an API token instead at https://id.atlassian.com/manage-profile/security/api-tokens with the scopes read:repository:bitbucket and write:repository:bitbucket, then add it with --kind api --username YOUR_BITBUCKET_USERNAME")
+	ErrAppPassword = errors.New(bitbucket.AppPasswordsEnded + ": " + bitbucket.CreateAPIToken + " instead, then add it with --kind api --username YOUR_BITBUCKET_USERNAME")
 	ErrBadToken    = errors.New("invalid token")
 	ErrNeedKind    = errors.New("cannot tell the token's kind")
 	ErrBadKind     = errors.New("kind does not fit")

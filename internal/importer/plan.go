@@ -41,9 +41,6 @@ type Item struct {
 // Command is how messages name this program.
 const Command = "git-credential-bbtoken"
 
-// APITokenHelp says how to replace an app password.
-const APITokenHelp = "create an API token at https://id.atlassian.com/manage-profile/security/api-tokens with the scopes read:repository:bitbucket and write:repository:bitbucket"
-
 // Plan classifies every Bitbucket line of a file: those for bitbucket.org
 // and for the hosts the index knows (set up, or holding tokens). Lines for
 // other hosts, and lines git itself would skip, are not items.
@@ -121,12 +118,12 @@ func classify(it *Item, host string, flavorOf func(string) bitbucket.Flavor) {
 		switch {
 		case bitbucket.IsAppPassword(tok):
 			it.Verdict = Dead
-			it.Note = "an app password: Bitbucket app passwords stopped working on 28 July 2026 (git gets HTTP 410), so it is not imported"
-			user := "YOUR_BITBUCKET_USERNAME"
-			if e.Username != "" && !strings.Contains(e.Username, "@") {
-				user = e.Username
+			it.Note = "an app password: " + bitbucket.AppPasswordsEnded + ", so it is not imported"
+			user := e.Username
+			if strings.Contains(user, "@") {
+				user = "" // an e-mail is not the Bitbucket username git needs
 			}
-			it.Fix = APITokenHelp + ", then: " + Command + " add " + hostURL + " --kind api --username " + user + " --expires YYYY-MM-DD"
+			it.Fix = bitbucket.ReplaceAppPassword(Command, hostURL, user) + " --expires YYYY-MM-DD"
 		case strings.HasPrefix(tok, bitbucket.PrefixAPIToken):
 			it.Verdict, it.Kind = Import, store.KindAPI
 			switch {
