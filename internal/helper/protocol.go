@@ -281,10 +281,10 @@ func ourState(q *credential.Credential) string {
 	return ""
 }
 
-// given is the secret git approved or rejected. An empty password is one:
-// behind single sign-on git approves username= and password= (with
-// http.emptyAuth) and expects them back.
-func given(q *credential.Credential) (secretValue, bool) {
+// secretFromGit is the secret git approved or rejected. An empty password
+// is one: behind single sign-on git approves username= and password=
+// (with http.emptyAuth) and expects them back.
+func secretFromGit(q *credential.Credential) (secretValue, bool) {
 	if q.AuthType != "" && q.Credential != "" {
 		return secretValue{Credential: q.Credential.Reveal(), OAuthRefreshToken: q.OAuthRefreshToken.Reveal()}, true
 	}
@@ -325,7 +325,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	case r.hasPath && !r.safe:
 		skip = "path has '.', '..', empty or escaped segments"
 	}
-	g, ok := given(q)
+	g, ok := secretFromGit(q)
 	switch {
 	case skip != "":
 	case !ok:
@@ -360,7 +360,7 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 			if h.checked(e, g) {
 				return true, nil
 			}
-			return h.holds(read, e, g, true)
+			return h.keyringHolds(read, e, g, true)
 		}
 	}
 	for _, c := range candidates(ix, r, h.now()) {
@@ -404,7 +404,7 @@ func (h *Helper) checked(e *store.Entry, g secretValue) bool {
 		return false
 	}
 	raw, _ := encodeSecret(g)
-	if !e.Holds(raw) {
+	if !e.CheckMatches(raw) {
 		return false
 	}
 	h.Trace.Printf("store: %s's check matches the credential: no keyring read", e.ID)
@@ -428,9 +428,10 @@ func sameExpiry(e *store.Entry, q *credential.Credential) bool {
 	return ok && t.Unix() == store.ClampExpiry(q.PasswordExpiryUTC)
 }
 
-// holds reports whether e's secret is g: the wire token, plus the refresh
-// token when withRefresh (store must keep a rotated refresh token).
-func (h *Helper) holds(get func(*store.Entry) (string, error), e *store.Entry, g secretValue, withRefresh bool) (bool, error) {
+// keyringHolds reports whether the keyring holds g as e's secret: the
+// wire token, plus the refresh token when withRefresh (store must keep a
+// rotated refresh token).
+func (h *Helper) keyringHolds(get func(*store.Entry) (string, error), e *store.Entry, g secretValue, withRefresh bool) (bool, error) {
 	v, err := h.readSecret(get, e)
 	if errors.Is(err, secrets.ErrNotFound) {
 		return false, nil // an orphan entry holds nothing
@@ -484,7 +485,7 @@ func (h *Helper) storeLocked(tx *store.Tx, r *request, g secretValue) error {
 		}
 	}
 	if old != nil {
-		if eq, err := h.holds(tx.Secret, old, g, true); err != nil {
+		if eq, err := h.keyringHolds(tx.Secret, old, g, true); err != nil {
 			return err
 		} else if eq && sameExpiry(old, q) {
 			h.Trace.Printf("store: unchanged: %s already holds this credential", old.ID)
@@ -561,7 +562,7 @@ func (h *Helper) anyOnHost(ix *store.Index, host string) bool {
 
 func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 	q := r.q
-	g, hasSecret := given(q)
+	g, hasSecret := secretFromGit(q)
 	onlyID := ourState(q)
 	now := h.now().UTC()
 
@@ -588,7 +589,7 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 			continue
 		}
 		if hasSecret {
-			eq, err := h.holds(tx.Secret, e, g, false)
+			eq, err := h.keyringHolds(tx.Secret, e, g, false)
 			if err != nil {
 				return err
 			}
@@ -620,7 +621,7 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 		if !c.e.Added() || (onlyID != "" && c.e.ID != onlyID) || c.reason != "" {
 			continue
 		}
-		eq, err := h.holds(tx.Secret, c.e, g, false)
+		eq, err := h.keyringHolds(tx.Secret, c.e, g, false)
 		if err != nil {
 			return err
 		}

@@ -111,7 +111,7 @@ func (h *Helper) RecordVerified(ctx context.Context, vs []Verified) (changed []s
 			} else {
 				want.Password = v.Secret.Reveal()
 			}
-			same, err := h.holds(tx.Secret, e, want, false)
+			same, err := h.keyringHolds(tx.Secret, e, want, false)
 			if err != nil {
 				return err
 			}

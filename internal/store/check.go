@@ -41,10 +41,10 @@ func checkMAC(salt []byte, raw string) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// Holds reports whether raw is the keyring value e's check was made of.
-// No check, or a malformed or unknown one, holds nothing: the keyring
-// decides.
-func (e *Entry) Holds(raw string) bool {
+// CheckMatches reports whether raw is the keyring value e's check was
+// made of. No check, or a malformed or unknown one, matches nothing: the
+// keyring decides.
+func (e *Entry) CheckMatches(raw string) bool {
 	return checkMatches(e.Check, raw)
 }
 

@@ -129,7 +129,7 @@ func TestRepairIndexesOlderEntries(t *testing.T) {
 			ix, err = st.Load()
 			require.NoError(t, err)
 			e, _ = ix.Find(added)
-			assert.True(t, e.Holds("ATCTT3xAddedZq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZq8vR2TokenValue"))
+			assert.True(t, e.CheckMatches("ATCTT3xAddedZq8vR2mK9tW4xN7pL3sJ6hF1dG5bC0yTZq8vR2TokenValue"))
 			_, found, err := sec.Get(ctx, added, "", nil)
 			require.NoError(t, err)
 			assert.Equal(t, found, e.Hint, "the hint recorded is where the backend keeps it")

@@ -179,12 +179,12 @@ func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun 
 				e.Check = ""
 				changed = true
 			}
-		case e.Added() && checkable && (e.Check == "" || !e.Holds(raw) || found != e.Hint):
+		case e.Added() && checkable && (e.Check == "" || !e.CheckMatches(raw) || found != e.Hint):
 			rep.Indexed = append(rep.Indexed, e.ID)
 			if dryRun {
 				continue
 			}
-			if !e.Holds(raw) {
+			if !e.CheckMatches(raw) {
 				if e.Check, err = NewCheck(raw); err != nil {
 					return err
 				}

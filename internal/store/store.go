@@ -591,7 +591,7 @@ func writeFile(path string, data []byte) error {
 func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
 	var want func(string) bool
 	if e.Check != "" {
-		want = e.Holds
+		want = e.CheckMatches
 	}
 	v, _, err := s.Secrets.Get(ctx, e.ID, e.Hint, want)
 	return v, err
