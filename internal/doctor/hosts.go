@@ -156,14 +156,6 @@ type target struct {
 	path   string // without leading '/'
 }
 
-func (t target) String() string {
-	s := t.scheme + "://" + t.hostPort()
-	if t.path != "" {
-		s += "/" + t.path
-	}
-	return s
-}
-
 // hostPort is host[:port] as git sends it in host=.
 func (t target) hostPort() string {
 	if t.port != "" {

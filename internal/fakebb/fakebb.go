@@ -228,9 +228,6 @@ func (s *Server) Client() *http.Client {
 	}}
 }
 
-// Flavor reports the server's flavor.
-func (s *Server) Flavor() Flavor { return s.flavor }
-
 // AddToken adds a token, replacing (and un-revoking) any token with the
 // same Name.
 func (s *Server) AddToken(t Token) {

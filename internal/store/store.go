@@ -457,9 +457,6 @@ func (tx *Tx) DeleteSecretAfterCommit(id string) {
 	tx.deleteAfter = append(tx.deleteAfter, id)
 }
 
-// Context is the transaction's context.
-func (tx *Tx) Context() context.Context { return tx.ctx }
-
 // Secret reads an entry's secret inside the transaction.
 func (tx *Tx) Secret(e *Entry) (string, error) {
 	return tx.store.Secret(tx.ctx, e)
