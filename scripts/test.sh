@@ -2,7 +2,10 @@
 # The project's test command: static checks, a cross-platform build, then
 # every test against a real Secret Service (gnome-keyring in a private D-Bus
 # session, unlocked from stdin), real git and a local HTTPS git server.
-# Needs: go, git, dbus (dbus-run-session), gnome-keyring. See .ci/run.
+# A full run (no arguments) then runs the provider-neutral suites against
+# KeePassXC and KWallet too (scripts/providers.sh).
+# Needs: go, git, dbus (dbus-run-session), gnome-keyring; keepassxc and
+# kwalletd5 for the other providers. See .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,5 +88,12 @@ if [ $status -ne 0 ]; then
     code=0; wait "$GNOME_KEYRING_PID" || code=$?
     echo "== the first test keyring daemon is gone (exit status $code)"
   fi
+fi
+# The other Secret Service providers, each in a session of its own, for a
+# full run only.
+if [ $# -eq 0 ]; then
+  echo "== the other Secret Service providers (scripts/providers.sh)"
+  env -u DBUS_SESSION_BUS_ADDRESS -u BBTOKEN_TEST_KEYRING_HOME -u BBTOKEN_TEST_KEYRING_PASSWORD \
+    -u GNOME_KEYRING_CONTROL -u GNOME_KEYRING_PID scripts/providers.sh || status=1
 fi
 exit $status

@@ -239,9 +239,14 @@ func (b *Backend) classify(what string, err error) error {
 	case errors.Is(err, errNoBus):
 		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
 	case errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner"):
-		return fmt.Errorf("%w during %s: no Secret Service is running on the session bus; %s", secrets.ErrUnavailable, what, fixUnavailable)
+		return fmt.Errorf("%w during %s: no Secret Service is running on the session bus (none was started, or it quit or crashed); %s", secrets.ErrUnavailable, what, fixUnavailable)
 	case errors.Is(err, errNoColl):
 		return fmt.Errorf("%w during %s: %v; fix: create a keyring (collection) in your Secret Service, e.g. with Passwords and Keys", secrets.ErrUnavailable, what, err)
+	case errors.As(err, &de) && de.Name == "org.freedesktop.DBus.Error.NoReply":
+		// The bus answers for a service that left with calls unanswered.
+		return fmt.Errorf("%w during %s: the Secret Service left the bus without answering (it quit or crashed); fix: start the Secret Service again, and see its log for why it stopped", secrets.ErrUnavailable, what)
+	case errors.As(err, &de):
+		return fmt.Errorf("%w during %s: the Secret Service refused it (%s: %s); fix: check that it works (e.g. `secret-tool search service %s`) and see its log", secrets.ErrUnavailable, what, de.Name, errorText(de), b.Service)
 	}
 	return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
 }
@@ -250,7 +255,7 @@ func (b *Backend) classify(what string, err error) error {
 // Service fails.
 var fixUnavailable = func() string {
 	if runtime.GOOS == "linux" {
-		return "fix: run inside a desktop session, or start a Secret Service (e.g. `dbus-run-session -- sh -c 'echo PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'`; see the README, Headless Linux)"
+		return "fix: start your Secret Service (log in to a desktop session, or start KeePassXC with its Secret Service integration, or KWallet; headless: `dbus-run-session -- sh -c 'echo PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'`, see the README, Headless Linux)"
 	}
 	return "fix: start a Secret Service (gnome-keyring, KeePassXC or KWallet) on the session bus"
 }()

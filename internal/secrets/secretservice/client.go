@@ -462,6 +462,19 @@ func Vanished(err error) bool {
 		"org.freedesktop.DBus.Error.UnknownMethod",
 		"org.freedesktop.Secret.Error.NoSuchObject":
 		return true
+	case "org.freedesktop.DBus.Error.InvalidArgs":
+		// KWallet's GetSecrets of an item that is gone.
+		return strings.HasPrefix(errorText(de), "Can't find item at path")
 	}
 	return false
+}
+
+// errorText is a D-Bus error's message.
+func errorText(de dbus.Error) string {
+	if len(de.Body) > 0 {
+		if s, ok := de.Body[0].(string); ok {
+			return s
+		}
+	}
+	return ""
 }

@@ -274,6 +274,8 @@ func TestTransientAndVanished(t *testing.T) {
 		{dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownMethod", Body: []any{"Object does not exist at path \u201c/org/freedesktop/secrets/collection/login/7\u201d"}}, false, true},
 		{dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownObject", Body: []any{"gone"}}, false, true},
 		{dbus.Error{Name: "org.freedesktop.Secret.Error.NoSuchObject", Body: []any{"no such item"}}, false, true},
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.InvalidArgs", Body: []any{"Can't find item at path /org/freedesktop/secrets/collection/kdewallet/6"}}, false, true},
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.InvalidArgs", Body: []any{"bad attributes"}}, false, false},
 		{dbus.Error{Name: "org.freedesktop.DBus.Error.NoReply", Body: []any{"no reply"}}, false, false},
 		{errors.New("connection reset"), false, false},
 		{nil, false, false},

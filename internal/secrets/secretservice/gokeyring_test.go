@@ -4,6 +4,7 @@ package secretservice_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestReadsWhatOlderVersionsWrote(t *testing.T) {
 	const svc = secrets.Service + "-gokeyring"
 	b := &secretservice.Backend{Service: svc, Timeout: 10 * time.Second}
 	t.Cleanup(func() { _ = b.Close() })
-	for _, secret := range []string{"ATCTT3xPlainToken0123", `{"password":"p","oauth_refresh_token":"r"}`, "ünïcode ✓", string(make([]byte, 3000))} {
+	for _, secret := range []string{"ATCTT3xPlainToken0123", `{"password":"p","oauth_refresh_token":"r"}`, "ünïcode ✓", strings.Repeat("long-", 600)} {
 		id := secretstest.ID(t)
 		require.NoError(t, keyring.Set(svc, id, secret))
 		t.Cleanup(func() { _ = keyring.Delete(svc, id) })
