@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark: git-credential-bbtoken against git-credential-libsecret and
 # git credential-store, on one machine, in one run, against the same
-# gnome-keyring unlocked in a private D-Bus session.
+# gnome-keyring unlocked in a private D-Bus session; then get alone against
+# KeePassXC and KWallet when they are installed (scripts/providers/).
 #
 #   bench/run.sh            full run (about 10 minutes with a cached keyring;
 #                           the first run seeds 10,000 keyring items, which
@@ -69,6 +70,22 @@ if [ -z "${BBBENCH_IN_SESSION:-}" ]; then
     dbus-run-session -- "$repo/bench/run.sh" --work "$work" --repo "$repo" --out "$out" --cache "$cache" \
       --bbtoken "$work/bin/git-credential-bbtoken" --libsecret "$work/libsecret/git-credential-libsecret" --rss "$work/bin/rss" --gohello "$work/bin/gohello" \
       "$@" || status=$?
+  # get on the other Secret Service providers, each started headless by
+  # its script in a private session of its own; appended to the report.
+  for p in keepassxc kwallet; do
+    [ $status -eq 0 ] || break
+    case $p in keepassxc) bin=keepassxc ;; kwallet) bin=kwalletd5 ;; esac
+    if ! command -v "$bin" >/dev/null 2>&1; then echo "== $p: not installed, not measured"; continue; fi
+    echo "== get on $p"
+    mkdir -p "$work/$p/home"
+    extra=()
+    [ -n "$smoke" ] && extra+=(-smoke)
+    env -u XDG_RUNTIME_DIR -u DBUS_SESSION_BUS_ADDRESS HOME="$work/$p/home" XDG_DATA_HOME="$work/$p/home/.local/share" \
+      XDG_CONFIG_HOME="$work/$p/home/.config" XDG_CACHE_HOME="$work/$p/home/.cache" GNOME_KEYRING_CONTROL= \
+      "$repo/scripts/providers/$p.sh" "$work/bin/bbbench" -provider "$p" -work "$work/$p" -out "$out" -repo "$repo" \
+        -bbtoken "$work/bin/git-credential-bbtoken" -libsecret "$work/libsecret/git-credential-libsecret" -rss "$work/bin/rss" \
+        "${extra[@]}" || status=$?
+  done
   if [ $status -eq 0 ] && [ -z "$smoke" ]; then echo "== results: $out"; fi
   if [ $status -eq 0 ] && [ -n "$smoke" ]; then
     cat "$out"

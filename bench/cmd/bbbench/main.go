@@ -32,6 +32,7 @@ type bench struct {
 	rss       string
 	gohello   string
 	rssRuns   int
+	provider  string // measure get only, against this already running provider
 	started   time.Time
 	loadStart string
 }
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&b.git, "git", "git", "git binary")
 	flag.StringVar(&b.rss, "rss", "", "the rss wrapper built from bench/rss.c (required)")
 	flag.StringVar(&b.gohello, "gohello", "", "a Go hello world built like the helper (bench/cmd/gohello): the Go start-up floor")
+	flag.StringVar(&b.provider, "provider", "", "measure get alone against the Secret Service provider already on the bus (started by scripts/providers/NAME.sh) and append its table to -out")
 	flag.Parse()
 	if b.work == "" || b.out == "" || b.bbtoken == "" || b.libsecret == "" || b.rss == "" {
 		fmt.Fprintln(os.Stderr, "bbbench: -work, -out, -bbtoken, -libsecret and -rss are required (use bench/run.sh)")
@@ -91,7 +93,11 @@ func main() {
 		*p = abs
 	}
 	daemonLog = filepath.Join(b.work, "gnome-keyring.log")
-	if err := b.main(); err != nil {
+	run := b.main
+	if b.provider != "" {
+		run = b.providerGet
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bbbench: FAILED:", err)
 		if log, _ := os.ReadFile(daemonLog); len(log) > 0 {
 			fmt.Fprintf(os.Stderr, "bbbench: gnome-keyring-daemon logged:\n%s", log)

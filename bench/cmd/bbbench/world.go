@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/keyring"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
@@ -150,6 +151,10 @@ func newWorld(b *bench, n int) (*world, error) {
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_TERMINAL_PROMPT=0",
 	}
+	if b.provider != "" {
+		// The provider's script started it, empty: nothing to seed.
+		return w, w.prepare(b, nil, keyring.New(2*time.Minute))
+	}
 	// A fresh keyring: no leftovers of the previous world.
 	kdir := keyringsDir()
 	if err := os.RemoveAll(kdir); err != nil {
@@ -219,11 +224,20 @@ func newWorld(b *bench, n int) (*world, error) {
 	default:
 		w.seeded = fmt.Sprintf("seeded in %s", w.seedDur.Round(time.Second))
 	}
+	return w, w.prepare(b, decoys, kr)
+}
+
+// prepare writes what the commands read: setup's git config, the index
+// (decoys, then the target through the real add), libsecret's and
+// credential-store's copies of the target, and the stdin files.
+func (w *world) prepare(b *bench, decoys []decoy, kr secrets.Backend) error {
+	n := w.n
+	ctx := context.Background()
 
 	// setup (the README's install step) with its own global git config.
 	w.gitcfg["bbtoken"] = filepath.Join(w.dir, "gitconfig-bbtoken")
 	if _, err := w.run(w.envWith(w.cfg, "GIT_CONFIG_GLOBAL="+w.gitcfg["bbtoken"]), "", b.bbtoken, "setup"); err != nil {
-		return nil, err
+		return err
 	}
 	// The index: decoys first (written through the product's store, no
 	// keyring writes), then the target through the real `add`, so the match
@@ -241,7 +255,7 @@ func newWorld(b *bench, n int) (*world, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("writing the index: %w", err)
+			return fmt.Errorf("writing the index: %w", err)
 		}
 	}
 	for _, cfg := range []string{w.cfg, w.cfg1} {
@@ -249,18 +263,18 @@ func newWorld(b *bench, n int) (*world, error) {
 			continue
 		}
 		if _, err := w.run(w.envWith(cfg), targetToken+"\n", b.bbtoken, "add", targetURL); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Check the index through the binary: n entries, the target served, and
 	// a decoy repository served its own token (the decoys are real entries).
 	out, err := w.run(w.envWith(w.cfg), "", b.bbtoken, "list", "--json")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var listed []json.RawMessage
 	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != n {
-		return nil, fmt.Errorf("world %d: list --json shows %d entries (%v), want %d", n, len(listed), err, n)
+		return fmt.Errorf("world %d: list --json shows %d entries (%v), want %d", n, len(listed), err, n)
 	}
 	if n > 3 {
 		last := decoys[len(decoys)-1]
@@ -268,7 +282,7 @@ func newWorld(b *bench, n int) (*world, error) {
 			path := strings.TrimPrefix(last.URL, "https://bitbucket.org/") + ".git"
 			out, err := w.run(w.envWith(w.cfg), "protocol=https\nhost=bitbucket.org\npath="+path+"\n", b.bbtoken, "get")
 			if err != nil || !strings.Contains(out, "password="+last.Secret) {
-				return nil, fmt.Errorf("world %d: get for decoy %s did not serve its token (%v)", n, last.URL, err)
+				return fmt.Errorf("world %d: get for decoy %s did not serve its token (%v)", n, last.URL, err)
 			}
 		}
 	}
@@ -278,16 +292,16 @@ func newWorld(b *bench, n int) (*world, error) {
 	w.files["store"] = w.write("store.in", "protocol=https\nhost=bitbucket.org\npath=ws0/repo0.git\nusername="+targetUser+"\npassword="+targetToken+"\n")
 	w.files["fill"] = w.write("fill.in", "url=https://bitbucket.org/ws0/repo0.git\n")
 	if _, err := w.run(w.env, mustRead(w.files["store"]), b.libsecret, "store"); err != nil {
-		return nil, err
+		return err
 	}
 	w.gitcfg["libsecret"] = w.write("gitconfig-libsecret", fmt.Sprintf("[credential]\n\thelper = %s\n\tuseHttpPath = true\n", b.libsecret))
 	// git credential-store: the same credential in its file.
 	w.files["credstore"] = w.write("git-credentials", "https://"+targetUser+":"+targetToken+"@bitbucket.org/ws0/repo0.git\n")
 	w.gitcfg["store"] = w.write("gitconfig-store", fmt.Sprintf("[credential]\n\thelper = store --file=%s\n\tuseHttpPath = true\n", w.files["credstore"]))
-	return w, nil
+	return nil
 }
 
-func (w *world) close() { w.d.stop() }
+func (w *world) close() { w.d.stop() } // nil-safe: a provider world has no daemon of ours
 
 func mustRead(p string) string {
 	b, err := os.ReadFile(p)
