@@ -26,21 +26,8 @@ if [ -z "${BBTOKEN_IN_SESSION:-}" ]; then
   # dies, a client must not start another (locked) one behind our back;
   # internal/testkeyring restarts the unlocked one instead.
   bus_conf=$(mktemp)
-  cat >"$bus_conf" <<'XML'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <keep_umask/>
-  <listen>unix:tmpdir=/tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-XML
+  . scripts/providers/lib.sh
+  ss_bus_config >"$bus_conf"
   exec dbus-run-session --config-file="$bus_conf" -- "$0" "$@"
 fi
 

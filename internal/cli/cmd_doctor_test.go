@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/doctor"
+	"github.com/bbtoken/git-credential-bbtoken/internal/doctor/doctortest"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
@@ -45,20 +46,7 @@ func newDoctorFixture(t *testing.T) *doctorFixture {
 	f.getenv["HOME"] = home
 	f.getenv["XDG_CONFIG_HOME"] = filepath.Join(home, ".config")
 	require.NoError(t, os.Chmod(f.dir, 0o700)) // as the store creates it
-	exe := filepath.Join(t.TempDir(), "bin", "git-credential-bbtoken")
-	require.NoError(t, os.MkdirAll(filepath.Dir(exe), 0o700))
-	// It answers nothing; under doctor's probe its get records itself, as
-	// this helper's get does (doctor.Record).
-	script := `#!/bin/sh
-[ "$1" = get ] || exit 0
-path=false
-while IFS= read -r line && [ -n "$line" ]; do
-	case "$line" in path=*) path=true ;; esac
-done
-[ -f "$` + doctor.ProbeEnv + `" ] && printf '{"PID":%d,"PPID":%d,"Path":%s}\n' $$ $PPID $path >>"$` + doctor.ProbeEnv + `"
-exit 0
-`
-	require.NoError(t, os.WriteFile(exe, []byte(script), 0o700))
+	exe := doctortest.StandIn(t, "bin", doctor.ProbeEnv)
 	return &doctorFixture{fixture: f, home: home, exe: exe}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/doctor/doctortest"
 	"github.com/bbtoken/git-credential-bbtoken/internal/setup"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,25 +30,6 @@ func gitEnv(home string, extra ...string) []string {
 		"GIT_CONFIG_NOSYSTEM=1",
 		"LC_ALL=C",
 	}, extra...)
-}
-
-// standIn writes a program that acts as this helper does under doctor's
-// probe: its get records itself (as Record does) and answers nothing.
-func standIn(t *testing.T, dir string) string {
-	t.Helper()
-	exe := filepath.Join(t.TempDir(), dir, "git-credential-bbtoken")
-	require.NoError(t, os.MkdirAll(filepath.Dir(exe), 0o700))
-	script := `#!/bin/sh
-[ "$1" = get ] || exit 0
-path=false
-while IFS= read -r line && [ -n "$line" ]; do
-	case "$line" in path=*) path=true ;; esac
-done
-[ -f "$` + ProbeEnv + `" ] && printf '{"PID":%d,"PPID":%d,"Path":%s}\n' $$ $PPID $path >>"$` + ProbeEnv + `"
-exit 0
-`
-	require.NoError(t, os.WriteFile(exe, []byte(script), 0o700))
-	return exe
 }
 
 // TestProbeSeesWhatGitRuns: the probe reports the helpers the real git
@@ -149,7 +131,7 @@ func TestProbeSeesWhatGitRuns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			value, err := setup.HelperValue(standIn(t, tt.dir))
+			value, err := setup.HelperValue(doctortest.StandIn(t, tt.dir, ProbeEnv))
 			require.NoError(t, err)
 			sub := func(s string) string { return strings.ReplaceAll(s, "OURS", value) }
 			subRan := func(s string) string { return strings.ReplaceAll(s, "OURS", strings.TrimPrefix(value, "!")) }

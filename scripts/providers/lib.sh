@@ -9,15 +9,11 @@
 # Exit: CMD's status, or 99 when CMD passed but the provider died.
 # SS_KEEP=1 keeps the throw-away directory; SS_READY_TIMEOUT (seconds, 30).
 
-# ss_enter_bus SCRIPT ARGS...: re-exec SCRIPT under a private bus without
-# service activation (a call to org.freedesktop.secrets must never start
-# another provider behind the one under test).
-ss_enter_bus() {
-  if [ -z "${SS_INNER:-}" ]; then
-    export SS_INNER=1
-    local conf rc=0
-    conf=$(mktemp -t ss-bus.XXXXXX)
-    cat >"$conf" <<'CONF'
+# ss_bus_config: a session bus configuration without service activation
+# (a call to org.freedesktop.secrets must never start another provider
+# behind the one under test). scripts/test.sh uses it too.
+ss_bus_config() {
+  cat <<'CONF'
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -34,6 +30,16 @@ ss_enter_bus() {
   </policy>
 </busconfig>
 CONF
+}
+
+# ss_enter_bus SCRIPT ARGS...: re-exec SCRIPT under a private bus
+# (ss_bus_config) unless already inside one.
+ss_enter_bus() {
+  if [ -z "${SS_INNER:-}" ]; then
+    export SS_INNER=1
+    local conf rc=0
+    conf=$(mktemp -t ss-bus.XXXXXX)
+    ss_bus_config >"$conf"
     dbus-run-session --config-file="$conf" -- bash "$@" || rc=$?
     rm -f "$conf"
     exit $rc
