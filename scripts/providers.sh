@@ -3,7 +3,8 @@
 # than gnome-keyring (which scripts/test.sh runs everything against): the
 # backend's behaviour suite, the store's suites, and the end-to-end load,
 # kill -9, clone/push and install tests, each provider headless in a
-# private D-Bus session (scripts/providers/PROVIDER.sh).
+# private D-Bus session (scripts/providers/PROVIDER.sh); then, in a fresh
+# instance, the provider killed under load (TestProviderDiesUnderLoad).
 #   scripts/providers.sh [PROVIDER...]     (default: keepassxc kwallet)
 # A provider that is not installed is skipped, or fails the run when
 # BBTOKEN_REQUIRE_PROVIDERS=1 (as in CI).
@@ -30,5 +31,8 @@ for p in "$@"; do
     go test -count=1 ./internal/store || rc=1
     go test -count=1 ./e2e -run "$1" || rc=1
     exit $rc' _ "$e2e" || status=1
+  # Last, in an instance of its own: the provider killed under load.
+  BBTOKEN_REQUIRE_KEYRING=1 BBTOKEN_TEST_KILL_PROVIDER=1 SS_EXPECT_DEATH=1 scripts/providers/$p.sh \
+    go test -count=1 ./e2e -run '^TestProviderDiesUnderLoad$' || status=1
 done
 exit $status

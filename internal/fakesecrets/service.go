@@ -89,6 +89,9 @@ type Fault struct {
 	// for every CreateItem), behaving as Prompt says.
 	PromptOnCreate bool
 	PromptOnDelete bool
+	// HideLocked: a search of the locked collection finds nothing at all,
+	// not even locked items (KeePassXC with its database locked).
+	HideLocked bool
 }
 
 // Secret is the Secret Service's (oayays) secret struct.
@@ -179,7 +182,11 @@ func start(address string) (*Service, error) {
 		}{map[string]any{
 			"SearchItems": s.search,
 			"CreateItem":  s.createItem,
-		}, c, ifaceCollection})
+		}, c, ifaceCollection}, struct {
+			methods map[string]any
+			path    dbus.ObjectPath
+			iface   string
+		}{map[string]any{"Get": s.collectionProperty}, c, ifaceProperties})
 	}
 	for _, e := range exports {
 		if err := conn.ExportMethodTable(e.methods, e.path, e.iface); err != nil {
@@ -299,6 +306,19 @@ func (s *Service) getProperty(iface, name string) (dbus.Variant, *dbus.Error) {
 	}
 	if iface == ifaceService && name == "Collections" {
 		return dbus.MakeVariant([]dbus.ObjectPath{LoginCollection}), nil
+	}
+	return dbus.MakeVariant(""), &dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownProperty", Body: []any{iface + "." + name}}
+}
+
+// collectionProperty is Properties.Get on the collection: its Locked.
+func (s *Service) collectionProperty(iface, name string) (dbus.Variant, *dbus.Error) {
+	if err := s.enter(MethodGetProperty); err != nil {
+		return dbus.MakeVariant(""), err
+	}
+	if iface == ifaceCollection && name == "Locked" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return dbus.MakeVariant(s.locked), nil
 	}
 	return dbus.MakeVariant(""), &dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownProperty", Body: []any{iface + "." + name}}
 }
@@ -458,9 +478,12 @@ func (s *Service) serviceSearch(attrs map[string]string) ([]dbus.ObjectPath, []d
 	}
 	found := append([]dbus.ObjectPath{}, s.matching(attrs)...)
 	s.mu.Lock()
-	locked := s.locked
+	locked, hide := s.locked, s.fault.HideLocked
 	s.mu.Unlock()
-	if locked {
+	switch {
+	case locked && hide:
+		return []dbus.ObjectPath{}, []dbus.ObjectPath{}, nil
+	case locked:
 		return []dbus.ObjectPath{}, found, nil
 	}
 	return found, []dbus.ObjectPath{}, nil

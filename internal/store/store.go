@@ -30,9 +30,10 @@ var (
 	// holds checks. It is unsafe too: errors.Is(err, ErrIndexUnsafe).
 	ErrIndexReadable error = errReadable{}
 	ErrLocked              = errors.New("token index is locked by another process")
-	// ErrSecretDelete: the index was saved, but a secret it no longer
-	// names could not be deleted from the keyring.
-	ErrSecretDelete = errors.New("the index was updated but the keyring kept the secret")
+	// ErrSecretDelete: an earlier write that was interrupted (killed, or
+	// the keyring failed) left a secret to delete, which the keyring
+	// still refuses; every write tries again first.
+	ErrSecretDelete = errors.New("an interrupted earlier write left a secret to delete")
 )
 
 // IndexFile and LockFile are the names inside the config directory.
@@ -391,7 +392,7 @@ func (s *Store) finishJournal(ctx context.Context, ix *Index, journal []string) 
 			removed = true
 		}
 		if err := s.Secrets.Delete(ctx, id); err != nil && !errors.Is(err, secrets.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("%w of %s: %w", ErrSecretDelete, id, err))
+			errs = append(errs, fmt.Errorf("%w (that of %s): %w", ErrSecretDelete, id, err))
 			left = append(left, j)
 		}
 	}

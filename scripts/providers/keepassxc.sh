@@ -9,8 +9,15 @@
 #  - every CreateItem answers with a prompt (completed without a dialog);
 #    replacing an item another connection created opens an invisible
 #    "Access Request" dialog (its bug #9255): the helper never replaces;
-#  - the collection is named after the database file (login.kdbx: login).
-# SS_KPXC_AUTOSAVE=false turns off saving after every change.
+#  - the collection is named after the database file (login.kdbx: login);
+#  - "automatically save after every change" (its default) crashes it: it
+#    saves on a worker thread while its main thread goes on serving D-Bus,
+#    and a write served during the save (from any client: secret-tool one
+#    at a time does it too) changes the entries being written out
+#    (SIGSEGV in "Thread (pooled)"). No client can see the save over D-Bus,
+#    so the tests run it with that setting off (SS_KPXC_AUTOSAVE=true turns
+#    it back on); e2e's TestProviderDiesUnderLoad shows what the helper does
+#    when a provider dies.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -30,7 +37,7 @@ ConfigVersion=2
 SingleInstance=false
 RememberLastDatabases=false
 RememberLastKeyFiles=false
-AutoSaveAfterEveryChange=${SS_KPXC_AUTOSAVE:-true}
+AutoSaveAfterEveryChange=${SS_KPXC_AUTOSAVE:-false}
 AutoReloadOnChange=false
 
 [GUI]

@@ -9,9 +9,11 @@
 #  - its Secret Service side lists wallets when it starts, so the first
 #    start only creates the wallet file; the second serves it as the
 #    collection 'kdewallet' (alias 'default');
-#  - the collection reads Locked=true to every new connection although the
-#    wallet is open; Service.Unlock answers with a prompt that completes
-#    without a dialog (the helper's client unlocks that way);
+#  - the collection reads Locked=true, although the wallet is open, until a
+#    client calls Service.Unlock, whose prompt completes without a dialog
+#    (the helper's client unlocks that way); GetSecrets of an item while it
+#    reads locked returns an empty secret, no error (never read without
+#    unlocking); never call Lock (Unlock then waits for a dialog);
 #  - GetSecrets of an item that is gone fails with InvalidArgs ("Can't find
 #    item at path ..."), not a Secret Service error.
 set -euo pipefail
@@ -81,7 +83,9 @@ cleanup() {
 }
 trap cleanup EXIT
 SS_COLLECTION=/org/freedesktop/secrets/collection/kdewallet
-ss_wait_ready kwallet unlock
+# As in a desktop session, the collection reads locked to the helper until
+# it unlocks it; SS_KW_UNLOCK=1 unlocks it first, as a client before it may.
+if [ -n "${SS_KW_UNLOCK:-}" ]; then ss_wait_ready kwallet unlock; else ss_wait_ready kwallet locked; fi
 rc=0
 ss_run "$@" || rc=$?
 exit $rc

@@ -7,7 +7,8 @@
 #   SS_PROVIDER_PID, SS_PROVIDER_LOG, SS_COLLECTION, SS_WORKDIR
 #   DBUS_SESSION_BUS_ADDRESS (the private bus)
 # Exit: CMD's status, or 99 when CMD passed but the provider died.
-# SS_KEEP=1 keeps the throw-away directory; SS_READY_TIMEOUT (seconds, 30).
+# SS_KEEP=1 keeps the throw-away directory; SS_READY_TIMEOUT (seconds, 30);
+# SS_EXPECT_DEATH=1: CMD kills the provider on purpose.
 
 # ss_bus_config: a session bus configuration without service activation
 # (a call to org.freedesktop.secrets must never start another provider
@@ -70,16 +71,19 @@ ss_stop() {
   wait "$1" 2>/dev/null || true
 }
 
-# ss_wait_ready NAME [UNLOCK]: wait until the provider owns the Secret
-# Service name and SS_COLLECTION reads unlocked; with UNLOCK, ask it to
-# unlock (KWallet: its Unlock prompt completes without a dialog).
+# ss_wait_ready NAME [locked|unlock]: wait until the provider owns the
+# Secret Service name and SS_COLLECTION reads unlocked; with "locked", a
+# collection that reads locked is ready too (KWallet shows every new
+# client its open wallet as locked); with "unlock", ask it to unlock
+# (KWallet: its Unlock prompt completes without a dialog).
 ss_wait_ready() {
   local deadline=$(($(date +%s) + ${SS_READY_TIMEOUT:-30})) p
   while [ "$(date +%s)" -lt "$deadline" ]; do
     if ss_has_owner org.freedesktop.secrets; then
       case "$(ss_locked "$SS_COLLECTION")" in
         false) echo "ss: $1 ready" >&2; return 0 ;;
-        true) if [ -n "${2:-}" ]; then
+        true) if [ "${2:-}" = locked ]; then echo "ss: $1 ready (collection reads locked)" >&2; return 0; fi
+          if [ "${2:-}" = unlock ]; then
             p=$(dbus-send --session --print-reply --reply-timeout=2000 --dest=org.freedesktop.secrets /org/freedesktop/secrets \
               org.freedesktop.Secret.Service.Unlock array:objpath:"$SS_COLLECTION" 2>/dev/null |
               sed -n 's/.*object path "\(.*prompt.*\)"/\1/p' || true)
@@ -100,7 +104,7 @@ ss_run() {
   export BBTOKEN_TEST_PROVIDER SS_PROVIDER_PID SS_PROVIDER_LOG SS_COLLECTION SS_WORKDIR
   local rc=0
   "$@" || rc=$?
-  if ss_alive; then return $rc; fi
+  if ss_alive || [ -n "${SS_EXPECT_DEATH:-}" ]; then return $rc; fi
   { echo "ss: $BBTOKEN_TEST_PROVIDER DIED under the tests; its log ends:"; tail -n 30 "$SS_PROVIDER_LOG" | sed 's/^/  | /'; } >&2
   [ $rc -ne 0 ] && return $rc
   return 99

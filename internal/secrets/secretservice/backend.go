@@ -128,7 +128,7 @@ func (b *Backend) Get(ctx context.Context, id, hint string, want func(string) bo
 				return err
 			}
 		}
-		unlocked, locked, err := cl.search(attrs)
+		unlocked, locked, err := cl.find(attrs)
 		if err != nil {
 			return err
 		}
@@ -150,7 +150,12 @@ func (b *Backend) Get(ctx context.Context, id, hint string, want func(string) bo
 		case err != nil:
 			return err
 		case !found:
-			return errLocked // the service left it out: still locked
+			// Left out of the answer: still locked, or (KeePassXC)
+			// deleted since the search.
+			if _, err := cl.locked(unlocked[0], ssItem); Vanished(err) {
+				return errNotFound
+			}
+			return errLocked
 		}
 		value, at = v, unlocked[0]
 		return nil
@@ -174,7 +179,7 @@ func (b *Backend) Set(ctx context.Context, id, value string) (string, error) {
 // (there is one; an interrupted older version may have left two).
 func (b *Backend) Delete(ctx context.Context, id string) error {
 	return b.run(ctx, "delete", func(cl *client) error {
-		unlocked, locked, err := cl.search(b.attrs(id))
+		unlocked, locked, err := cl.find(b.attrs(id))
 		if err != nil {
 			return err
 		}
@@ -200,7 +205,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 func (b *Backend) List(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := b.run(ctx, "list", func(cl *client) error {
-		unlocked, locked, err := cl.search(map[string]string{"service": b.Service})
+		unlocked, locked, err := cl.find(map[string]string{"service": b.Service})
 		if err != nil {
 			return err
 		}

@@ -104,6 +104,48 @@ func (cl *client) search(attrs map[string]string) (unlocked, locked []dbus.Objec
 	return unlocked, locked, nil
 }
 
+// find is search that tells an empty answer from a locked store:
+// KeePassXC answers a search of a locked database with no items at all
+// (neither list), so when nothing is found and the collection items go to
+// is locked, it is unlocked (KWallet: no dialog; KeePassXC: its unlock
+// dialog) and searched again.
+func (cl *client) find(attrs map[string]string) (unlocked, locked []dbus.ObjectPath, err error) {
+	unlocked, locked, err = cl.search(attrs)
+	if err != nil || len(unlocked)+len(locked) > 0 {
+		return unlocked, locked, err
+	}
+	coll, err := cl.collection()
+	if err != nil {
+		return nil, nil, err
+	}
+	if isLocked, err := cl.locked(coll, ssColl); err != nil || !isLocked {
+		return nil, nil, err
+	}
+	if err := cl.unlock(coll); err != nil {
+		return nil, nil, err
+	}
+	return cl.search(attrs)
+}
+
+// locked reads the Locked property of a collection or item (iface).
+func (cl *client) locked(obj dbus.ObjectPath, iface string) (bool, error) {
+	g := cl.c.call(ssName, obj, propsIface, "Get", 0, iface, "Locked")
+	rs, err := cl.send(g)
+	if err != nil {
+		return false, err
+	}
+	var v dbus.Variant
+	body, err := rs.body(g)
+	if err == nil {
+		err = dbus.Store(body, &v)
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading Locked of %s: %w", obj, err)
+	}
+	isLocked, _ := v.Value().(bool)
+	return isLocked, nil
+}
+
 // touch makes the first call a harmless one (see client), when the
 // operation's first real call would be OpenSession.
 func (cl *client) touch() error {
