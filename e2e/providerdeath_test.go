@@ -86,7 +86,9 @@ func TestProviderDiesUnderLoad(t *testing.T) {
 		}
 	}
 	// Interleave the kinds, so that every kind runs around the kill.
-	slices.SortStableFunc(ops, func(a, b op) int { return strings.Compare(a.scope[strings.IndexByte(a.scope, '/'):], b.scope[strings.IndexByte(b.scope, '/'):]) })
+	slices.SortStableFunc(ops, func(a, b op) int {
+		return strings.Compare(a.scope[strings.IndexByte(a.scope, '/'):], b.scope[strings.IndexByte(b.scope, '/'):])
+	})
 
 	results := make([]opResult, len(ops))
 	var finished atomic.Int64

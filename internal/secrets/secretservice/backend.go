@@ -238,9 +238,9 @@ func (b *Backend) classify(what string, err error) error {
 	case errors.Is(err, errNotFound):
 		return secrets.ErrNotFound
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w within %s during %s; %s", secrets.ErrTimeout, b.timeout(), what, fixLocked)
+		return fmt.Errorf("%w within %s during %s; %s", secrets.ErrTimeout, b.timeout(), what, lockedFix(provider()))
 	case errors.Is(err, errDenied), errors.Is(err, errLocked), isLockedError(err):
-		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrLocked, what, err, fixLocked)
+		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrLocked, what, err, lockedFix(provider()))
 	case errors.Is(err, errNoBus):
 		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
 	case errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner"):
@@ -256,13 +256,11 @@ func (b *Backend) classify(what string, err error) error {
 	return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
 }
 
-// fixUnavailable and fixLocked are the fixes of the two ways a Secret
-// Service fails.
+// fixUnavailable is the fix for a Secret Service that is not there (for
+// one that is locked, see lockedFix).
 var fixUnavailable = func() string {
 	if runtime.GOOS == "linux" {
 		return "fix: start your Secret Service (log in to a desktop session, or start KeePassXC with its Secret Service integration, or KWallet; headless: `dbus-run-session -- sh -c 'echo PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'`, see the README, Headless Linux)"
 	}
 	return "fix: start a Secret Service (gnome-keyring, KeePassXC or KWallet) on the session bus"
 }()
-
-const fixLocked = "fix: unlock the keyring (it may be waiting for an unlock prompt), e.g. open Passwords and Keys or run `gnome-keyring-daemon --unlock`, or raise GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT"
