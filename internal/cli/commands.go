@@ -432,12 +432,6 @@ func (r *runner) repair(args []string) error {
 	return nil
 }
 
-// settings are the keys `config` knows, with their allowed values; the
-// first is the default.
-var settings = map[string][]string{
-	helper.SettingExpiryWarnings: {"on", "off"},
-}
-
 func (r *runner) config(args []string) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	pos, err := parseFlags(fs, args)
@@ -448,8 +442,12 @@ func (r *runner) config(args []string) error {
 		return usagef("%s", commandUsage["config"])
 	}
 	if len(pos) > 0 {
-		if _, ok := settings[pos[0]]; !ok {
-			return usagef("unknown setting %q: known: %s", pos[0], helper.SettingExpiryWarnings)
+		value := ""
+		if len(pos) == 2 {
+			value = pos[1]
+		}
+		if err := helper.CheckSetting(pos[0], value); err != nil {
+			return usagef("%s", strings.TrimPrefix(err.Error(), helper.ErrBadSetting.Error()+": "))
 		}
 	}
 	h, err := r.helper(false)
@@ -457,33 +455,18 @@ func (r *runner) config(args []string) error {
 		return err
 	}
 	if len(pos) == 2 {
-		key, value := pos[0], pos[1]
-		if !slices.Contains(settings[key], value) {
-			return usagef("%s takes %s, not %q", key, strings.Join(settings[key], " or "), value)
-		}
-		return h.Store.Update(context.Background(), func(tx *store.Tx) error {
-			if tx.Index.Settings == nil {
-				tx.Index.Settings = map[string]string{}
-			}
-			if value == settings[key][0] {
-				delete(tx.Index.Settings, key)
-			} else {
-				tx.Index.Settings[key] = value
-			}
-			tx.Changed()
-			return nil
-		})
+		return h.SetSetting(context.Background(), pos[0], pos[1])
 	}
 	ix, err := h.Store.Load()
 	if err != nil {
 		return err
 	}
-	keys := []string{helper.SettingExpiryWarnings}
+	keys := helper.SettingKeys()
 	if len(pos) == 1 {
 		keys = pos[:1]
 	}
 	for _, k := range keys {
-		fmt.Fprintf(r.env.Stdout, "%s=%s\n", k, cmp.Or(ix.Settings[k], settings[k][0]))
+		fmt.Fprintf(r.env.Stdout, "%s=%s\n", k, helper.Setting(ix, k))
 	}
 	return nil
 }
