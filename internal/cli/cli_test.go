@@ -790,12 +790,19 @@ func TestConfig(t *testing.T) {
 		{[]string{"config", "expiry-warnings", "off"}, ExitOK, "", ""},
 		{[]string{"config", "expiry-warnings"}, ExitOK, "expiry-warnings=off\n", ""},
 		{[]string{"config", "expiry-warnings", "maybe"}, ExitUsage, "", "expiry-warnings takes on or off"},
+		{[]string{"config", "expiry-warnings", ""}, ExitUsage, "", `expiry-warnings takes on or off, not ""`},
+		{[]string{"config", "colour"}, ExitUsage, "", `unknown setting "colour"`},
 		{[]string{"config", "colour", "on"}, ExitUsage, "", `unknown setting "colour"`},
 		{[]string{"config", "expiry-warnings", "on"}, ExitOK, "", ""},
 		{[]string{"config"}, ExitOK, "expiry-warnings=on\n", ""},
 	}
 	for _, tt := range tests {
+		before, _ := os.ReadFile(filepath.Join(dir, store.IndexFile))
 		code, out, errOut := run(tt.args...)
+		if tt.code != ExitOK {
+			after, _ := os.ReadFile(filepath.Join(dir, store.IndexFile))
+			assert.Equal(t, string(before), string(after), "%v changed the index", tt.args)
+		}
 		assert.Equal(t, tt.code, code, "%v: %s", tt.args, errOut)
 		assert.Equal(t, tt.stdout, out, "%v", tt.args)
 		if tt.inStderr != "" {

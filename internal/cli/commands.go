@@ -441,13 +441,17 @@ func (r *runner) config(args []string) error {
 	if len(pos) > 2 {
 		return usagef("%s", commandUsage["config"])
 	}
-	if len(pos) > 0 {
-		value := ""
-		if len(pos) == 2 {
-			value = pos[1]
+	check := func(err error) error {
+		return usagef("%s", strings.TrimPrefix(err.Error(), helper.ErrBadSetting.Error()+": "))
+	}
+	switch len(pos) {
+	case 1:
+		if err := helper.CheckSetting(pos[0]); err != nil {
+			return check(err)
 		}
-		if err := helper.CheckSetting(pos[0], value); err != nil {
-			return usagef("%s", strings.TrimPrefix(err.Error(), helper.ErrBadSetting.Error()+": "))
+	case 2:
+		if err := helper.CheckSettingValue(pos[0], pos[1]); err != nil {
+			return check(err)
 		}
 	}
 	h, err := r.helper(false)

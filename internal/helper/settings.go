@@ -30,14 +30,20 @@ func SettingKeys() []string {
 	return keys
 }
 
-// CheckSetting refuses an unknown key, or (when value is not "") a value
-// the key does not take.
-func CheckSetting(key, value string) error {
-	allowed, ok := settings[key]
-	switch {
-	case !ok:
+// CheckSetting refuses an unknown key.
+func CheckSetting(key string) error {
+	if _, ok := settings[key]; !ok {
 		return fmt.Errorf("%w: unknown setting %q: known: %s", ErrBadSetting, key, strings.Join(SettingKeys(), ", "))
-	case value != "" && !slices.Contains(allowed, value):
+	}
+	return nil
+}
+
+// CheckSettingValue refuses an unknown key, or a value it does not take.
+func CheckSettingValue(key, value string) error {
+	if err := CheckSetting(key); err != nil {
+		return err
+	}
+	if allowed := settings[key]; !slices.Contains(allowed, value) {
 		return fmt.Errorf("%w: %s takes %s, not %q", ErrBadSetting, key, strings.Join(allowed, " or "), value)
 	}
 	return nil
@@ -50,7 +56,7 @@ func Setting(ix *store.Index, key string) string {
 
 // SetSetting records key=value; the default is recorded as unset.
 func (h *Helper) SetSetting(ctx context.Context, key, value string) error {
-	if err := CheckSetting(key, value); err != nil {
+	if err := CheckSettingValue(key, value); err != nil {
 		return err
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
