@@ -186,7 +186,7 @@ func start(address string) (*Service, error) {
 			methods map[string]any
 			path    dbus.ObjectPath
 			iface   string
-		}{map[string]any{"Get": s.collectionProperty}, c, ifaceProperties})
+		}{map[string]any{"Get": s.collectionProperty, "GetAll": s.collectionProperties}, c, ifaceProperties})
 	}
 	for _, e := range exports {
 		if err := conn.ExportMethodTable(e.methods, e.path, e.iface); err != nil {
@@ -321,6 +321,24 @@ func (s *Service) collectionProperty(iface, name string) (dbus.Variant, *dbus.Er
 		return dbus.MakeVariant(s.locked), nil
 	}
 	return dbus.MakeVariant(""), &dbus.Error{Name: "org.freedesktop.DBus.Error.UnknownProperty", Body: []any{iface + "." + name}}
+}
+
+// collectionProperties is Properties.GetAll on the collection: Locked,
+// and Items (none while locked when the fault hides them, as KeePassXC's
+// locked database does).
+func (s *Service) collectionProperties(iface string) (map[string]dbus.Variant, *dbus.Error) {
+	if err := s.enter("Properties.GetAll"); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items := []dbus.ObjectPath{}
+	if !s.locked || !s.fault.HideLocked {
+		for p := range s.items {
+			items = append(items, p)
+		}
+	}
+	return map[string]dbus.Variant{"Locked": dbus.MakeVariant(s.locked), "Items": dbus.MakeVariant(items)}, nil
 }
 
 func (s *Service) getAllProperties(iface string) (map[string]dbus.Variant, *dbus.Error) {

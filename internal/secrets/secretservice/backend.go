@@ -26,11 +26,7 @@ type Backend struct {
 	// Timeout bounds each call (a locked keyring may wait on an unlock
 	// prompt nobody answers).
 	Timeout time.Duration
-	// Collection, when set, is where new items go instead of the
-	// "default" alias (tests use a collection of their own).
-	Collection string
-
-	cl *client
+	cl      *client
 }
 
 // New returns the Secret Service backend with the helper's service name.
@@ -51,7 +47,8 @@ func (b *Backend) timeout() time.Duration {
 // deadline, retrying an answer the service gives a client it is not ready
 // for (Transient), and turns what went wrong into secrets' errors.
 func (b *Backend) run(ctx context.Context, what string, op func(cl *client) error) error {
-	deadline := time.Now().Add(b.timeout())
+	start := time.Now()
+	deadline := start.Add(b.timeout())
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -60,23 +57,47 @@ func (b *Backend) run(ctx context.Context, what string, op func(cl *client) erro
 		if b.cl == nil {
 			c, derr := dial(deadline)
 			if derr != nil {
-				return b.classify(what, derr)
+				return b.classify(what, derr, deadline.Sub(start))
 			}
-			b.cl = &client{c: c, collFixed: dbus.ObjectPath(b.Collection)}
+			b.cl = &client{c: c}
 		}
-		b.cl.c.setDeadline(deadline)
-		err = op(b.cl)
+		cl := b.cl
+		cl.c.setDeadline(deadline)
+		// A cancelled context ends the call in flight as a deadline would.
+		stop := context.AfterFunc(ctx, func() { cl.c.setDeadline(time.Now()) })
+		err = op(cl)
+		stop()
+		if ctx.Err() != nil && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			err = ctx.Err()
+		}
 		if !Transient(err) || attempt == transientTries || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Duration(attempt) * transientPause)
 	}
-	if err != nil && !errors.Is(err, errNotFound) {
+	switch {
+	case err == nil, errors.Is(err, errNotFound):
+	case isServiceAnswer(err):
+		// The service answered (locked, refused, dismissed): the
+		// connection works; end it as every connection ends, its session
+		// closed with the answer awaited, and start afresh next time.
+		_ = b.cl.done()
+		b.cl = nil
+	default:
 		// A connection that failed mid-call is not used again.
 		_ = b.cl.c.close()
 		b.cl = nil
 	}
-	return b.classify(what, err)
+	return b.classify(what, err, deadline.Sub(start))
+}
+
+// isServiceAnswer reports whether err is the Secret Service's own answer
+// on a connection that still works (not a broken or timed-out one).
+func isServiceAnswer(err error) bool {
+	var de dbus.Error
+	return errors.Is(err, errDenied) || errors.Is(err, errLocked) || errors.Is(err, errNoColl) ||
+		(errors.As(err, &de) && de.Name != "org.freedesktop.DBus.Error.NoReply" &&
+			de.Name != "org.freedesktop.DBus.Error.ServiceUnknown" && de.Name != "org.freedesktop.DBus.Error.NameHasNoOwner")
 }
 
 // A transient answer is retried at most transientTries times, after a
@@ -113,7 +134,11 @@ func (b *Backend) Get(ctx context.Context, id, hint string, want func(string) bo
 			if !cl.answered {
 				// The first call, harmless (see client).
 				p := cl.c.call(ssName, ssPath, propsIface, "Get", 0, ssService, "Collections")
-				if _, err := cl.send(p); err != nil {
+				rs, err := cl.send(p)
+				if err == nil {
+					_, err = rs.body(p) // not registered yet: retried
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -152,7 +177,7 @@ func (b *Backend) Get(ctx context.Context, id, hint string, want func(string) bo
 		case !found:
 			// Left out of the answer: still locked, or (KeePassXC)
 			// deleted since the search.
-			if _, err := cl.locked(unlocked[0], ssItem); Vanished(err) {
+			if cl.gone(unlocked[0]) {
 				return errNotFound
 			}
 			return errLocked
@@ -230,17 +255,19 @@ func (b *Backend) attrs(id string) map[string]string {
 
 // classify turns what went wrong into one of secrets' errors, with the
 // cause and the fix in one line.
-func (b *Backend) classify(what string, err error) error {
+func (b *Backend) classify(what string, err error, limit time.Duration) error {
 	var de dbus.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, errNotFound):
 		return secrets.ErrNotFound
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w within %s during %s; %s", secrets.ErrTimeout, b.timeout(), what, lockedFix(provider()))
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w during %s", err, what)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w within %s during %s; %s", secrets.ErrTimeout, limit.Round(time.Millisecond), what, fixLocked)
 	case errors.Is(err, errDenied), errors.Is(err, errLocked), isLockedError(err):
-		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrLocked, what, err, lockedFix(provider()))
+		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrLocked, what, err, fixLocked)
 	case errors.Is(err, errNoBus):
 		return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
 	case errors.As(err, &de) && (de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" || de.Name == "org.freedesktop.DBus.Error.NameHasNoOwner"):
@@ -256,11 +283,14 @@ func (b *Backend) classify(what string, err error) error {
 	return fmt.Errorf("%w during %s: %v; %s", secrets.ErrUnavailable, what, err, fixUnavailable)
 }
 
-// fixUnavailable is the fix for a Secret Service that is not there (for
-// one that is locked, see lockedFix).
+// fixUnavailable and fixLocked are the fixes for a Secret Service that is
+// not there, and for one that is locked or waits on a dialog (in the words
+// of each provider: a message cannot cheaply tell which one runs).
 var fixUnavailable = func() string {
 	if runtime.GOOS == "linux" {
 		return "fix: start your Secret Service (log in to a desktop session, or start KeePassXC with its Secret Service integration, or KWallet; headless: `dbus-run-session -- sh -c 'echo PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'`, see the README, Headless Linux)"
 	}
 	return "fix: start a Secret Service (gnome-keyring, KeePassXC or KWallet) on the session bus"
 }()
+
+const fixLocked = "fix: unlock the keyring or answer its dialog (gnome-keyring: open Passwords and Keys, or run `gnome-keyring-daemon --unlock`; KeePassXC: unlock the database, and to stop it asking untick \"Confirm when passwords are retrieved by clients\" in its Secret Service Integration settings; KWallet: open the wallet), or raise GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT"

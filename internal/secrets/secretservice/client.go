@@ -3,8 +3,10 @@
 package secretservice
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +48,9 @@ var (
 	errDenied   = errors.New("the unlock prompt was dismissed")
 )
 
+// dismissWait bounds sending Dismiss for a prompt nobody answered.
+const dismissWait = 200 * time.Millisecond
+
 // client is the Secret Service as one connection sees it. Every operation
 // has one path: no other client, no fallback.
 //
@@ -57,30 +62,29 @@ var (
 // call is always one that fails gracefully (SearchItems, a property read,
 // ReadAlias), and OpenSession goes out only after an answer.
 type client struct {
-	c         *conn
-	started   bool            // the first call was sent, with the authentication
-	answered  bool            // the service has answered a call
-	session   dbus.ObjectPath // the open "plain" session, if any
-	coll      dbus.ObjectPath // where new items go, once known
-	collFixed dbus.ObjectPath // a collection to use instead (tests)
+	c        *conn
+	started  bool            // the first call was sent, with the authentication
+	answered bool            // the service has answered a call
+	session  dbus.ObjectPath // the open "plain" session, if any
+	coll     dbus.ObjectPath // where new items go, once known
 }
 
 // send queues a call to the Secret Service and sends everything queued,
 // starting the connection if this is its first call.
 func (cl *client) send(serials ...uint32) (replies, error) {
+	var rs replies
+	var err error
 	if !cl.started {
 		cl.started = true
 		if err := cl.c.start(); err != nil {
 			return nil, err
 		}
-		rs, err := cl.c.wait(serials...)
-		if err == nil {
-			cl.answered = true
-		}
-		return rs, err
+		rs, err = cl.c.wait(serials...)
+	} else {
+		rs, err = cl.c.roundTrip(serials...)
 	}
-	rs, err := cl.c.roundTrip(serials...)
-	if err == nil {
+	if err == nil && !slices.ContainsFunc(serials, func(s uint32) bool { _, e := rs.body(s); return Transient(e) }) {
+		// Not registered yet is not an answer: OpenSession must still wait.
 		cl.answered = true
 	}
 	return rs, err
@@ -104,11 +108,12 @@ func (cl *client) search(attrs map[string]string) (unlocked, locked []dbus.Objec
 	return unlocked, locked, nil
 }
 
-// find is search that tells an empty answer from a locked store:
-// KeePassXC answers a search of a locked database with no items at all
-// (neither list), so when nothing is found and the collection items go to
-// is locked, it is unlocked (KWallet: no dialog; KeePassXC: its unlock
-// dialog) and searched again.
+// find is search that tells an empty answer from a locked store that
+// hides its items: KeePassXC answers a search of its locked database with
+// no items at all (gnome-keyring and KWallet list locked ones), and its
+// collection then lists no Items either. So when nothing is found, the
+// collection items go to is locked and lists no item, it is unlocked
+// (KeePassXC shows its dialog) and searched again.
 func (cl *client) find(attrs map[string]string) (unlocked, locked []dbus.ObjectPath, err error) {
 	unlocked, locked, err = cl.search(attrs)
 	if err != nil || len(unlocked)+len(locked) > 0 {
@@ -118,32 +123,47 @@ func (cl *client) find(attrs map[string]string) (unlocked, locked []dbus.ObjectP
 	if err != nil {
 		return nil, nil, err
 	}
-	if isLocked, err := cl.locked(coll, ssColl); err != nil || !isLocked {
+	if hides, err := cl.hidesItems(coll); err != nil || !hides {
 		return nil, nil, err
 	}
 	if err := cl.unlock(coll); err != nil {
 		return nil, nil, err
 	}
+	if hides, err := cl.hidesItems(coll); err != nil || hides {
+		return nil, nil, cmp.Or(err, errLocked) // refused without a prompt
+	}
 	return cl.search(attrs)
 }
 
-// locked reads the Locked property of a collection or item (iface).
-func (cl *client) locked(obj dbus.ObjectPath, iface string) (bool, error) {
-	g := cl.c.call(ssName, obj, propsIface, "Get", 0, iface, "Locked")
+// gone reports whether an item no longer exists (its properties cannot
+// be read because the object is gone).
+func (cl *client) gone(item dbus.ObjectPath) bool {
+	g := cl.c.call(ssName, item, propsIface, "Get", 0, ssItem, "Locked")
+	rs, err := cl.send(g)
+	if err == nil {
+		_, err = rs.body(g)
+	}
+	return Vanished(err)
+}
+
+// hidesItems reports whether a collection is locked with no item listed.
+func (cl *client) hidesItems(coll dbus.ObjectPath) (bool, error) {
+	g := cl.c.call(ssName, coll, propsIface, "GetAll", 0, ssColl)
 	rs, err := cl.send(g)
 	if err != nil {
 		return false, err
 	}
-	var v dbus.Variant
+	var props map[string]dbus.Variant
 	body, err := rs.body(g)
 	if err == nil {
-		err = dbus.Store(body, &v)
+		err = dbus.Store(body, &props)
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading Locked of %s: %w", obj, err)
+		return false, fmt.Errorf("reading the properties of %s: %w", coll, err)
 	}
-	isLocked, _ := v.Value().(bool)
-	return isLocked, nil
+	isLocked, _ := props["Locked"].Value().(bool)
+	items, _ := props["Items"].Value().([]dbus.ObjectPath)
+	return isLocked && len(items) == 0, nil
 }
 
 // touch makes the first call a harmless one (see client), when the
@@ -256,18 +276,20 @@ func (cl *client) unlock(objects ...dbus.ObjectPath) error {
 	if err != nil {
 		return fmt.Errorf("unlocking: %w", err)
 	}
-	if prompt == noPrompt || prompt == "" {
-		return nil
-	}
 	_, err = cl.prompt(prompt)
 	return err
 }
 
-// prompt runs a prompt and returns its result. A dismissed prompt is
-// errDenied. Headless, gnome-keyring dismisses an unlock prompt it cannot
-// show, KWallet completes one without a dialog, and a prompt nobody
-// answers runs into the connection's deadline.
+// prompt runs a prompt, if the service asked for one (p is not "/"), and
+// returns its result. A dismissed prompt is errDenied. Headless,
+// gnome-keyring dismisses an unlock prompt it cannot show, KWallet
+// completes one without a dialog, and a prompt nobody answers runs into
+// the connection's deadline: it is dismissed then, so that its dialog does
+// not outlive the helper.
 func (cl *client) prompt(p dbus.ObjectPath) (dbus.Variant, error) {
+	if p == noPrompt || p == "" {
+		return dbus.Variant{}, nil
+	}
 	rule := fmt.Sprintf("type='signal',interface='%s',member='Completed',path='%s'", ssPrompt, p)
 	match := cl.c.call(busName, busPath, busName, "AddMatch", 0, rule)
 	call := cl.c.call(ssName, p, ssPrompt, "Prompt", 0, "")
@@ -281,6 +303,11 @@ func (cl *client) prompt(p dbus.ObjectPath) (dbus.Variant, error) {
 		}
 	}
 	m, err := cl.c.waitSignal(p, ssPrompt, "Completed")
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		cl.c.setDeadline(time.Now().Add(dismissWait))
+		cl.c.call(ssName, p, ssPrompt, "Dismiss", dbus.FlagNoReplyExpected)
+		_ = cl.c.flush()
+	}
 	if err != nil {
 		return dbus.Variant{}, err
 	}
@@ -300,9 +327,6 @@ func (cl *client) prompt(p dbus.ObjectPath) (dbus.Variant, error) {
 // "default" to their login collection (KeePassXC: the database exposed to
 // the Secret Service); KWallet to its wallet ("kdewallet").
 func (cl *client) collection() (dbus.ObjectPath, error) {
-	if cl.collFixed != "" {
-		cl.coll = cl.collFixed
-	}
 	if cl.coll != "" {
 		return cl.coll, nil
 	}
@@ -380,16 +404,14 @@ func (cl *client) create(attrs map[string]string, label, value string) (dbus.Obj
 		if err != nil {
 			return "", fmt.Errorf("creating the item: %w", err)
 		}
-		if prompt != noPrompt && prompt != "" {
-			result, err := cl.prompt(prompt)
-			if err != nil {
-				return "", err
-			}
-			if paths, ok := result.Value().([]dbus.ObjectPath); ok && len(paths) > 0 {
-				item = paths[0]
-			} else if p, ok := result.Value().(dbus.ObjectPath); ok {
-				item = p
-			}
+		result, err := cl.prompt(prompt)
+		if err != nil {
+			return "", err
+		}
+		if paths, ok := result.Value().([]dbus.ObjectPath); ok && len(paths) > 0 {
+			item = paths[0]
+		} else if p, ok := result.Value().(dbus.ObjectPath); ok {
+			item = p
 		}
 		if item == noPrompt || item == "" {
 			return "", errors.New("creating the item: the service created none")
@@ -419,9 +441,7 @@ func (cl *client) remove(item dbus.ObjectPath, locked bool) error {
 	if err != nil {
 		return fmt.Errorf("deleting the item: %w", err)
 	}
-	if prompt != noPrompt && prompt != "" {
-		_, err = cl.prompt(prompt)
-	}
+	_, err = cl.prompt(prompt)
 	return err
 }
 

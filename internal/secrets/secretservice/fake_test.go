@@ -236,6 +236,53 @@ func TestLockedStoreHidesItems(t *testing.T) {
 	_, _, err := backend(t, time.Second).Get(ctx(t), "absent", "", nil)
 	assert.ErrorIs(t, err, secrets.ErrNotFound)
 	assert.Zero(t, count(svc.Calls(), fakesecrets.MethodPrompt))
+	// Locked, but listing its items (gnome-keyring, KWallet): a search that
+	// finds none of ours is not-found, without an unlock dialog, for get,
+	// delete (which journal replay and repair do) and list.
+	svc = fake(t)
+	put(t, svc, "someone-else", "theirs")
+	svc.SetFault(fakesecrets.Fault{Locked: true, Prompt: fakesecrets.PromptNever})
+	b := backend(t, time.Second)
+	_, _, err = b.Get(ctx(t), "absent", "", nil)
+	assert.ErrorIs(t, err, secrets.ErrNotFound)
+	assert.ErrorIs(t, b.Delete(ctx(t), "absent"), secrets.ErrNotFound)
+	assert.Zero(t, count(svc.Calls(), fakesecrets.MethodUnlock), "calls: %v", svc.Calls())
+}
+
+// TestUnansweredPromptIsDismissed: a prompt nobody answers is dismissed
+// when the caller stops waiting, so that its dialog does not outlive the
+// helper; the error says how long it waited.
+func TestUnansweredPromptIsDismissed(t *testing.T) {
+	svc := fake(t)
+	put(t, svc, "id1", "v")
+	svc.SetFault(fakesecrets.Fault{Locked: true, Prompt: fakesecrets.PromptNever})
+	_, _, err := backend(t, 300*time.Millisecond).Get(ctx(t), "id1", "", nil)
+	require.ErrorIs(t, err, secrets.ErrTimeout)
+	assert.Contains(t, err.Error(), "within 300ms")
+	require.Eventually(t, func() bool { return slices.Contains(svc.Calls(), "Prompt.Dismiss") }, 5*time.Second, 10*time.Millisecond,
+		"calls: %v", svc.Calls())
+}
+
+// TestContextEndsTheCall: a call that hangs ends when the context is
+// cancelled, or at the context's deadline when it comes before the
+// backend's timeout (and the message gives the time actually waited).
+func TestContextEndsTheCall(t *testing.T) {
+	svc := fake(t)
+	put(t, svc, "id1", "v")
+	svc.SetFault(fakesecrets.Fault{HangOn: fakesecrets.MethodSearchAll})
+	c, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-svc.Hung()
+		cancel()
+	}()
+	_, _, err := backend(t, time.Minute).Get(c, "id1", "", nil)
+	require.ErrorIs(t, err, context.Canceled)
+
+	c, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, _, err = backend(t, time.Minute).Get(c, "id1", "", nil)
+	require.ErrorIs(t, err, secrets.ErrTimeout)
+	assert.Contains(t, err.Error(), "within 200ms")
 }
 
 // TestPromptedWrites: KeePassXC answers CreateItem with a prompt (and
