@@ -64,7 +64,7 @@ const DefaultProbeTimeout = 20 * time.Second
 // are off (GIT_TERMINAL_PROMPT=0, no askpass), so with no helper answering
 // git runs every helper in its list and then fails; a credential a helper
 // may print is dropped, never shown.
-func (d *Doctor) probe(ctx context.Context, dir string, t target) probeResult {
+func (d *Doctor) probe(ctx context.Context, dir string, t target, gitOptions ...string) probeResult {
 	res := probeResult{Ours: -1}
 	tmp, err := os.MkdirTemp("", "bbtoken-doctor-")
 	if err != nil {
@@ -86,7 +86,7 @@ func (d *Doctor) probe(ctx context.Context, dir string, t target) probeResult {
 		stdin += "path=" + t.path + "\n"
 	}
 	cmd := gitcmd.Cmd{Path: d.Git, Dir: dir, Env: probeEnv(d.Env, events, record), Timeout: timeout, Stdin: stdin + "\n"}
-	out, err := cmd.Run(ctx, "credential", "fill")
+	out, err := cmd.Run(ctx, append(gitOptions, "credential", "fill")...)
 	res.Answered = bytes.Contains(out.Stdout, []byte("\npassword=")) || bytes.HasPrefix(out.Stdout, []byte("password=")) ||
 		bytes.Contains(out.Stdout, []byte("credential="))
 	clear(out.Stdout) // may hold a secret: never kept
@@ -242,8 +242,8 @@ func (d *Doctor) applies(ctx context.Context, e configEntry, t target) bool {
 		}
 	}
 	isolated = append(isolated, "HOME="+tmp, "XDG_CONFIG_HOME="+tmp, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CEILING_DIRECTORIES="+filepath.Dir(tmp),
-		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=credential."+sub+".helper", "GIT_CONFIG_VALUE_0=!"+matchMarker)
+		"GIT_CEILING_DIRECTORIES="+filepath.Dir(tmp))
 	alone := &Doctor{Git: d.Git, Env: isolated, ProbeTimeout: d.ProbeTimeout}
-	return slices.Contains(alone.probe(ctx, tmp, t).Commands, matchMarker)
+	// -c, which every git takes (GIT_CONFIG_COUNT needs git 2.31).
+	return slices.Contains(alone.probe(ctx, tmp, t, "-c", "credential."+sub+".helper=!"+matchMarker).Commands, matchMarker)
 }

@@ -163,8 +163,10 @@ func TestProbeSeesWhatGitRuns(t *testing.T) {
 	}
 }
 
-// TestProbeNeverPrompts: with a helper that would read a terminal and an
-// askpass program configured, the probe still finishes without either.
+// TestProbeNeverPrompts: with an askpass program configured (and
+// prompting allowed in the caller's environment), the probe finishes
+// without running it. (That helpers cannot reach a terminal:
+// TestProbeHelpersHaveNoTerminal.)
 func TestProbeNeverPrompts(t *testing.T) {
 	t.Parallel()
 	requireGit(t)
