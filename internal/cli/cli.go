@@ -284,13 +284,17 @@ func (r *runner) protocol(args []string, op func(*helper.Helper, context.Context
 }
 
 func (r *runner) get(args []string) error {
-	if file := r.env.Getenv(doctor.ProbeEnv); file != "" {
+	if file := r.env.Getenv(doctor.ProbeEnv); doctor.IsProbe(file) {
 		// doctor's probe: say what git sent, answer nothing.
 		q, err := r.readQuery(args)
 		if err != nil {
 			return err
 		}
-		return doctor.Record(file, q.Path != "")
+		if err := doctor.Record(file, q.Path != ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.env.Stderr, "git-credential-bbtoken: get: answering nothing: doctor's probe (%s)\n", doctor.ProbeEnv)
+		return nil
 	}
 	return r.protocol(args, (*helper.Helper).Get)
 }

@@ -529,13 +529,17 @@ func readFileString(t *testing.T, p string) string {
 	return string(b)
 }
 
-// TestGetUnderDoctorsProbe: with doctor's probe variable set, get records
-// who it is and whether git sent the path, answers nothing (so git goes on
-// to the next helper), and neither reads nor changes what is stored.
+// TestGetUnderDoctorsProbe: with doctor's probe variable naming a record
+// file doctor made, get records who it is and whether git sent the path,
+// answers nothing (so git goes on to the next helper) with one line on
+// stderr, and neither reads nor changes what is stored. The variable left
+// set to anything else is ignored.
 func TestGetUnderDoctorsProbe(t *testing.T) {
 	f := newFixture(t)
 	f.add(repoTok, "https://bitbucket.org/ws/repo")
-	record := filepath.Join(t.TempDir(), "probe")
+	dir, err := os.MkdirTemp(t.TempDir(), "bbtoken-doctor-")
+	require.NoError(t, err)
+	record := filepath.Join(dir, "probe")
 	require.NoError(t, os.WriteFile(record, nil, 0o600))
 	f.getenv[doctor.ProbeEnv] = record
 	before := f.state()
@@ -552,6 +556,7 @@ func TestGetUnderDoctorsProbe(t *testing.T) {
 		r := f.run(tt.query, "get")
 		require.Equal(t, ExitOK, r.code, r.stderr)
 		assert.Empty(t, r.stdout, "an answer would stop git at this helper")
+		assert.Equal(t, "git-credential-bbtoken: get: answering nothing: doctor's probe ("+doctor.ProbeEnv+")\n", r.stderr)
 		data, err := os.ReadFile(record)
 		require.NoError(t, err)
 		assert.Regexp(t, `^\{"PID":\d+,"PPID":\d+,`+tt.wantPath+`\}\n$`, string(data))
@@ -559,11 +564,19 @@ func TestGetUnderDoctorsProbe(t *testing.T) {
 	f.secrets.Fail = nil
 	assert.Equal(t, before, f.state())
 
-	// A record file that is not there (doctor did not create it) is not
-	// created: get fails and says why, still answering nothing.
-	f.getenv[doctor.ProbeEnv] = filepath.Join(t.TempDir(), "missing")
+	// doctor's record file gone: get fails in one line, answering nothing,
+	// and creates nothing.
+	require.NoError(t, os.Remove(record))
 	r := f.run("protocol=https\nhost=bitbucket.org\n\n", "get")
 	assert.NotEqual(t, ExitOK, r.code)
 	assert.Empty(t, r.stdout)
-	assert.NoFileExists(t, f.getenv[doctor.ProbeEnv])
+	assert.NoFileExists(t, record)
+
+	// Not a file doctor makes: get serves as always.
+	for _, stray := range []string{filepath.Join(t.TempDir(), "probe"), "probe", "1"} {
+		f.getenv[doctor.ProbeEnv] = stray
+		r = f.run("protocol=https\nhost=bitbucket.org\npath=ws/repo.git\n\n", "get")
+		require.Equal(t, ExitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "password="+repoTok, "%s=%s", doctor.ProbeEnv, stray)
+	}
 }

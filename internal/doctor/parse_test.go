@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -147,4 +149,22 @@ func TestHTTPSForSSHRemote(t *testing.T) {
 	assert.Equal(t, "https://bitbucket.org/ws/repo.git", httpsFor(ix, "bitbucket.org", "ws/repo.git"))
 	assert.Equal(t, "https://bb.example.com/bitbucket/scm/proj/repo.git", httpsFor(ix, "bb.example.com", "proj/repo.git"))
 	assert.Equal(t, "https://plain.example/scm/proj/repo.git", httpsFor(ix, "plain.example", "/proj/repo.git"))
+}
+
+// TestRecordIsReadBack: what Record writes is what the probe reads.
+func TestRecordIsReadBack(t *testing.T) {
+	dir, err := os.MkdirTemp(t.TempDir(), probeDirPrefix)
+	require.NoError(t, err)
+	file := filepath.Join(dir, probeFile)
+	require.True(t, IsProbe(file))
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	require.NoError(t, Record(file, true))
+	require.NoError(t, Record(file, false))
+	got := readRecords(file)
+	require.Len(t, got, 2)
+	assert.Equal(t, probeRecord{PID: os.Getpid(), PPID: os.Getppid(), Path: true}, got[0])
+	assert.False(t, got[1].Path)
+	for _, stray := range []string{"probe", filepath.Join(dir, "other"), filepath.Join(t.TempDir(), probeFile)} {
+		assert.False(t, IsProbe(stray), stray)
+	}
 }

@@ -29,6 +29,20 @@ type probeRecord struct {
 	Path      bool
 }
 
+// probeDirPrefix and probeFile name what probe creates: TMP/bbtoken-doctor-*/probe.
+const (
+	probeDirPrefix = "bbtoken-doctor-"
+	probeFile      = "probe"
+)
+
+// IsProbe reports whether file (ProbeEnv's value) is a record file doctor
+// creates; get ignores ProbeEnv otherwise, so that a variable left set by
+// accident does not silence it.
+func IsProbe(file string) bool {
+	return filepath.IsAbs(file) && filepath.Base(file) == probeFile &&
+		strings.HasPrefix(filepath.Base(filepath.Dir(file)), probeDirPrefix)
+}
+
 // Record is get's side of the probe: it appends one record to file, which
 // doctor created (a file that is not there is not written).
 func Record(file string, pathSent bool) error {
@@ -66,13 +80,13 @@ const DefaultProbeTimeout = 20 * time.Second
 // may print is dropped, never shown.
 func (d *Doctor) probe(ctx context.Context, dir string, t target, gitOptions ...string) probeResult {
 	res := probeResult{Ours: -1}
-	tmp, err := os.MkdirTemp("", "bbtoken-doctor-")
+	tmp, err := os.MkdirTemp("", probeDirPrefix+"*")
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	defer os.RemoveAll(tmp)
-	events, record := filepath.Join(tmp, "trace2.json"), filepath.Join(tmp, "probe")
+	events, record := filepath.Join(tmp, "trace2.json"), filepath.Join(tmp, probeFile)
 	if err := os.WriteFile(record, nil, 0o600); err != nil {
 		res.Err = err
 		return res
