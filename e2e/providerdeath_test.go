@@ -27,7 +27,8 @@ const KillProviderEnv = "BBTOKEN_TEST_KILL_PROVIDER"
 // remove. Every process ends within its bound, says what went wrong in one
 // line on stderr and nothing on stdout, and the index stays whole: an add
 // or store that reported success has its entry, one that failed has none,
-// a remove or erase that failed removed nothing. After the death, the
+// a remove or erase that failed changed nothing, a get answered its token
+// or nothing. After the death, the
 // helper says in one line that no Secret Service runs, and that it may
 // have crashed.
 //
@@ -35,8 +36,11 @@ const KillProviderEnv = "BBTOKEN_TEST_KILL_PROVIDER"
 // the machine's speed; how many fail is not asserted.
 func TestProviderDiesUnderLoad(t *testing.T) {
 	pid, _ := strconv.Atoi(os.Getenv("SS_PROVIDER_PID"))
-	if os.Getenv(KillProviderEnv) != "1" || pid <= 0 {
+	switch {
+	case os.Getenv(KillProviderEnv) != "1":
 		t.Skipf("kills the Secret Service provider: run by scripts/providers.sh (%s=1 and SS_PROVIDER_PID)", KillProviderEnv)
+	case pid <= 0:
+		t.Fatalf("%s=1 but SS_PROVIDER_PID=%q names no process to kill", KillProviderEnv, os.Getenv("SS_PROVIDER_PID"))
 	}
 	const (
 		width     = 64
@@ -155,9 +159,18 @@ func TestProviderDiesUnderLoad(t *testing.T) {
 
 	ix := f.readIndex(t)
 	for _, r := range results {
-		present := slices.ContainsFunc(ix.Entries, func(e store.Entry) bool { return e.URL == f.url(r.scope) })
+		i := slices.IndexFunc(ix.Entries, func(e store.Entry) bool { return e.URL == f.url(r.scope) })
+		present := i >= 0
 		switch {
 		case r.err != nil:
+		case r.name == "get" && r.code == 0:
+			// Served while the provider lived, or nothing: never another
+			// token, never an empty one.
+			if a, err := parseAnswer(r.stdout); err != nil || (a != nil && a.password != before[r.scope]) {
+				t.Errorf("get %s answered %q (%v), want its token or nothing", r.scope, mask(r.stdout), err)
+			}
+		case r.name == "erase" && r.code != 0 && (!present || ix.Entries[i].State != store.StateActive):
+			t.Errorf("erase %s failed but changed its entry", r.scope)
 		case (r.name == "add" || r.name == "store") && r.code == 0 && !present:
 			t.Errorf("%s %s succeeded but its entry is gone", r.name, r.scope)
 		case (r.name == "add" || r.name == "store") && r.code != 0 && present:

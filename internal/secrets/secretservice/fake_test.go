@@ -330,6 +330,7 @@ func TestFaults(t *testing.T) {
 					f = fakesecrets.Fault{HangOn: method}
 				}
 				svc.SetFault(f)
+				failed := 0
 				for op, call := range map[string]func(b *secretservice.Backend) error{
 					"get": func(b *secretservice.Backend) error { _, _, err := b.Get(ctx(t), "id1", "", nil); return err },
 					"get hint": func(b *secretservice.Backend) error {
@@ -342,6 +343,7 @@ func TestFaults(t *testing.T) {
 					if err == nil {
 						continue // this operation does not make the failing call
 					}
+					failed++
 					assert.False(t, errors.Is(err, secrets.ErrNotFound), "%s: a broken service is not an absent item: %v", op, err)
 					if mode == "hang" {
 						assert.ErrorIs(t, err, secrets.ErrTimeout, op)
@@ -350,6 +352,9 @@ func TestFaults(t *testing.T) {
 					}
 					assert.Contains(t, err.Error(), "fix: ", op)
 				}
+				// Every method here is called by some operation: a fault
+				// that failed none was not injected.
+				assert.NotZero(t, failed, "no operation failed with %s in %s", mode, method)
 			})
 		}
 	}
