@@ -326,17 +326,22 @@ func (r *runner) setup(args []string) error {
 			return err
 		}
 	}
+	usage := func(err error) error {
+		if errors.Is(err, setup.ErrUsage) {
+			return usagef("%s", strings.TrimPrefix(err.Error(), "usage: "))
+		}
+		return err
+	}
+	if err := o.Check(); err != nil {
+		return usage(err)
+	}
 	h, err := r.helper(true)
 	if err != nil {
 		return err
 	}
 	o.Store = h.Store
 	o.Git = &setup.Git{Path: r.env.Git, DryRun: *dryRun, Out: r.env.Stdout}
-	err = setup.Run(context.Background(), o, r.env.Stdout)
-	if errors.Is(err, setup.ErrUsage) {
-		return usagef("%s", strings.TrimPrefix(err.Error(), "usage: "))
-	}
-	return err
+	return usage(setup.Run(context.Background(), o, r.env.Stdout))
 }
 
 // refuseToken catches a token pasted where a URL or an id goes: without a

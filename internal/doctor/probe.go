@@ -204,22 +204,12 @@ func readRecords(file string) []probeRecord {
 // probeEnv is env (nil: this process's) with the trace2 event log and the
 // probe record on, and every way of prompting off.
 func probeEnv(env []string, events, record string) []string {
-	if env == nil {
-		env = os.Environ()
-	}
 	drop := map[string]bool{
 		"GIT_TRACE": true, "GIT_TRACE2": true, "GIT_TRACE2_EVENT": true, "GIT_TRACE2_PERF": true,
 		"GIT_TERMINAL_PROMPT": true, "GIT_ASKPASS": true, "SSH_ASKPASS": true, "GCM_INTERACTIVE": true,
 		ProbeEnv: true,
 	}
-	out := make([]string, 0, len(env)+7)
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, "GIT_TRACE2_EVENT="+events, ProbeEnv+"="+record,
+	return gitcmd.Replace(env, func(k string) bool { return drop[k] }, "GIT_TRACE2_EVENT="+events, ProbeEnv+"="+record,
 		"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=", "SSH_ASKPASS=", "GCM_INTERACTIVE=never")
 }
 
@@ -244,19 +234,9 @@ func (d *Doctor) applies(ctx context.Context, e configEntry, t target) bool {
 		return false
 	}
 	defer os.RemoveAll(tmp)
-	env := d.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	isolated := make([]string, 0, len(env)+8)
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if k != "HOME" && k != "XDG_CONFIG_HOME" && !strings.HasPrefix(k, "GIT_") {
-			isolated = append(isolated, kv)
-		}
-	}
-	isolated = append(isolated, "HOME="+tmp, "XDG_CONFIG_HOME="+tmp, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CEILING_DIRECTORIES="+filepath.Dir(tmp))
+	isolated := gitcmd.Replace(d.Env, func(k string) bool {
+		return k == "HOME" || k == "XDG_CONFIG_HOME" || strings.HasPrefix(k, "GIT_")
+	}, "HOME="+tmp, "XDG_CONFIG_HOME="+tmp, "GIT_CONFIG_NOSYSTEM=1", "GIT_CEILING_DIRECTORIES="+filepath.Dir(tmp))
 	alone := &Doctor{Git: d.Git, Env: isolated, ProbeTimeout: d.ProbeTimeout}
 	// -c, which every git takes (GIT_CONFIG_COUNT needs git 2.31).
 	return slices.Contains(alone.probe(ctx, tmp, t, "-c", "credential."+sub+".helper=!"+matchMarker).Commands, matchMarker)

@@ -101,15 +101,20 @@ func (c Cmd) Run(ctx context.Context, args ...string) (Result, error) {
 // Environ is env (nil: this process's) in the C locale: LC_ALL=C, which
 // also makes gettext ignore LANGUAGE.
 func Environ(env []string) []string {
+	return Replace(env, func(k string) bool { return k == "LC_ALL" || k == "LANGUAGE" }, "LC_ALL=C", "LANGUAGE=")
+}
+
+// Replace is env (nil: this process's) without the variables drop names,
+// with set (KEY=VALUE) added.
+func Replace(env []string, drop func(key string) bool, set ...string) []string {
 	if env == nil {
 		env = os.Environ()
 	}
-	out := make([]string, 0, len(env)+2)
+	out := make([]string, 0, len(env)+len(set))
 	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if k != "LC_ALL" && k != "LANGUAGE" {
+		if k, _, _ := strings.Cut(kv, "="); !drop(k) {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "LC_ALL=C", "LANGUAGE=")
+	return append(out, set...)
 }

@@ -40,17 +40,25 @@ type Options struct {
 // ErrUsage marks options that do not go together.
 var ErrUsage = errors.New("usage")
 
+// Check refuses options that do not go together (an ErrUsage), before
+// anything is opened.
+func (o Options) Check() error {
+	switch {
+	case o.Detect && (o.Remove || o.Flavor != ""):
+		return fmt.Errorf("%w: --detect decides the flavour: it goes with neither --flavor nor --remove", ErrUsage)
+	case o.APIURLSet && o.Remove:
+		return fmt.Errorf("%w: --api-url does not go with --remove (which forgets the host's settings)", ErrUsage)
+	case o.APIURLSet && len(o.Hosts) > 1:
+		return fmt.Errorf("%w: --api-url applies to one --host at a time", ErrUsage)
+	}
+	return nil
+}
+
 // Run sets up (or, with Remove, undoes) each host, writing one line per
 // host to out.
 func Run(ctx context.Context, o Options, out io.Writer) error {
-	if o.Detect && (o.Remove || o.Flavor != "") {
-		return fmt.Errorf("%w: --detect decides the flavour: it goes with neither --flavor nor --remove", ErrUsage)
-	}
-	if o.APIURLSet && o.Remove {
-		return fmt.Errorf("%w: --api-url does not go with --remove (which forgets the host's settings)", ErrUsage)
-	}
-	if o.APIURLSet && len(o.Hosts) > 1 {
-		return fmt.Errorf("%w: --api-url applies to one --host at a time", ErrUsage)
+	if err := o.Check(); err != nil {
+		return err
 	}
 	hosts := o.Hosts
 	if len(hosts) == 0 {
