@@ -26,6 +26,10 @@ type command struct {
 	// Around, when set, runs before and after each timed run (outside the
 	// timing) and reports whether anything was written in between.
 	Around func() (after func() (wrote bool, what string), err error)
+	// Tolerate, when set, counts a failed run (Failed, FirstFailure)
+	// instead of ending the benchmark: for another program against a
+	// provider it does not always work with.
+	Tolerate bool
 }
 
 // sample is one timed run.
@@ -42,6 +46,9 @@ type result struct {
 	Writes  int   // runs during which Around saw a write
 	Checked int   // runs Around checked
 	WhatSaw string
+	// Failed counts the runs of a Tolerate command that failed.
+	Failed       int
+	FirstFailure string
 }
 
 func (r *result) walls() []time.Duration {
@@ -166,6 +173,12 @@ func interleave(cmds []*command, warmup, runs int, seed uint64, progress func(st
 				}
 			}
 			s, err := runOnce(c)
+			if err != nil && c.Tolerate {
+				if res[i].Failed++; res[i].FirstFailure == "" {
+					res[i].FirstFailure = err.Error()
+				}
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -206,7 +219,7 @@ func measureRSS(wrapper string, results []*result, k int) error {
 		c := *r.Cmd
 		c.Argv = append([]string{wrapper, out.Name()}, c.Argv...)
 		for range k {
-			if _, err := runOnce(&c); err != nil {
+			if _, err := runOnce(&c); err != nil && !c.Tolerate {
 				return err
 			}
 			b, err := os.ReadFile(out.Name())
