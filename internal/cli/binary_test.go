@@ -140,7 +140,7 @@ func TestBinaryWithoutKeyring(t *testing.T) {
 		require.False(t, r.timedOut)
 		require.Equal(t, ExitOK, r.code, r.stderr)
 		assert.Empty(t, r.stderr)
-		assert.Regexp(t, `(?m)^`+id+`\s+repository\s+active\s+-\s+x-token-auth\s+https://bitbucket.org/ws/repo\s+-$`, r.stdout)
+		assert.Regexp(t, `(?m)^`+id+`\s+repository\s+active\s+-\s+x-token-auth\s+keyring\s+https://bitbucket.org/ws/repo\s+-$`, r.stdout)
 
 		r = runBin(t, binPath, binEnv(home, noKeyring), "", "list", "--json")
 		require.Equal(t, ExitOK, r.code, r.stderr)

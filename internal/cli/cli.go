@@ -15,6 +15,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/doctor"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore"
 	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/keyring"
@@ -248,8 +249,11 @@ func (r *runner) helper(interactive bool) (*helper.Helper, error) {
 			r.closers = append(r.closers, c)
 		}
 	}
+	// No password store (no HOME) is not an error: pass entries are then
+	// reported as unreadable when used.
+	pass, _ := passstore.FromEnv(r.env.Getenv)
 	return &helper.Helper{
-		Store:    &store.Store{Dir: dir, Secrets: backend, LockTimeout: lockTimeout},
+		Store:    &store.Store{Dir: dir, Secrets: backend, Pass: pass, Getenv: r.env.Getenv, LockTimeout: lockTimeout},
 		Now:      r.env.Now,
 		Trace:    r.trace,
 		Redactor: r.red,

@@ -151,11 +151,11 @@ func TestListText(t *testing.T) {
 	r := f.run("", "list")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	assert.Empty(t, r.stderr)
-	want := `ID        KIND        STATE     EXPIRES     USERNAME      URL                                   LABEL
-ID_API__  api         active    -           alice         https://bitbucket.org                 -
-ID_WS___  workspace   expired   2026-10-01  x-token-auth  https://bitbucket.org/ws              -
-ID_REPO_  repository  rejected  2027-01-31  x-token-auth  https://bitbucket.org/ws/repo         ci bot
-ID_DC___  repository  active    -           -             https://git.example.com/scm/PRJ/repo  -
+	want := `ID        KIND        STATE     EXPIRES     USERNAME      STORE    URL                                   LABEL
+ID_API__  api         active    -           alice         keyring  https://bitbucket.org                 -
+ID_WS___  workspace   expired   2026-10-01  x-token-auth  keyring  https://bitbucket.org/ws              -
+ID_REPO_  repository  rejected  2027-01-31  x-token-auth  keyring  https://bitbucket.org/ws/repo         ci bot
+ID_DC___  repository  active    -           -             keyring  https://git.example.com/scm/PRJ/repo  -
 `
 	for k, v := range ids {
 		want = strings.ReplaceAll(want, k, v)
@@ -179,7 +179,7 @@ func TestListJSON(t *testing.T) {
 	var got []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
 	row := func(id, url, kind, user, label, expires, state string) map[string]any {
-		return map[string]any{"id": id, "url": url, "kind": kind, "username": user, "label": label, "expires": expires, "state": state}
+		return map[string]any{"id": id, "url": url, "kind": kind, "username": user, "label": label, "expires": expires, "state": state, "store": "keyring"}
 	}
 	want := []map[string]any{
 		row(ids["ID_API__"], "https://bitbucket.org", "api", "alice", "", "", "active"),
@@ -337,6 +337,12 @@ func TestUsageErrors(t *testing.T) {
 		{"stored is no add kind", []string{"add", "--kind", "stored", "https://bitbucket.org/ws/repo"}, repoTok, `--kind "stored"`},
 		{"flag without value", []string{"add", "https://bitbucket.org/ws/repo", "--kind"}, repoTok, "flag needs an argument: -kind"},
 		{"add --help", []string{"add", "--help"}, "", "usage: git-credential-bbtoken add"},
+		{"bad store", []string{"add", "https://bitbucket.org/ws/repo", "--store", "vault"}, repoTok, `--store "vault": use keyring or pass`},
+		{"env is no --store", []string{"add", "https://bitbucket.org/ws/repo", "--store", "env"}, repoTok, `--store "env"`},
+		{"store and from-env", []string{"add", "https://bitbucket.org/ws/repo", "--store", "pass", "--from-env", "TOK"}, "", "exclude each other"},
+		{"from-env empty", []string{"add", "https://bitbucket.org/ws/repo", "--from-env", ""}, "", "--from-env needs the name of a variable"},
+		{"from-env not a name", []string{"add", "https://bitbucket.org/ws/repo", "--from-env", "$TOK"}, "", "--from-env: invalid environment variable name"},
+		{"from-env with a value", []string{"add", "https://bitbucket.org/ws/repo", "--from-env", "TOK=x"}, "", "--from-env: invalid environment variable name"},
 		{"bad flavor", []string{"setup", "--flavor", "moon"}, "", `--flavor: unknown flavor "moon"`},
 		{"setup positional", []string{"setup", "https://bitbucket.org"}, "", "setup takes no arguments (use --host URL)"},
 		{"remove without args", []string{"remove"}, "", "usage: git-credential-bbtoken remove ID|URL"},
@@ -786,7 +792,7 @@ func TestConfig(t *testing.T) {
 		stdout   string
 		inStderr string
 	}{
-		{[]string{"config"}, ExitOK, "expiry-warnings=on\n", ""},
+		{[]string{"config"}, ExitOK, "expiry-warnings=on\nstore=keyring\n", ""},
 		{[]string{"config", "expiry-warnings", "off"}, ExitOK, "", ""},
 		{[]string{"config", "expiry-warnings"}, ExitOK, "expiry-warnings=off\n", ""},
 		{[]string{"config", "expiry-warnings", "maybe"}, ExitUsage, "", "expiry-warnings takes on or off"},
@@ -794,7 +800,7 @@ func TestConfig(t *testing.T) {
 		{[]string{"config", "colour"}, ExitUsage, "", `unknown setting "colour"`},
 		{[]string{"config", "colour", "on"}, ExitUsage, "", `unknown setting "colour"`},
 		{[]string{"config", "expiry-warnings", "on"}, ExitOK, "", ""},
-		{[]string{"config"}, ExitOK, "expiry-warnings=on\n", ""},
+		{[]string{"config"}, ExitOK, "expiry-warnings=on\nstore=keyring\n", ""},
 	}
 	for _, tt := range tests {
 		before, _ := os.ReadFile(filepath.Join(dir, store.IndexFile))

@@ -41,6 +41,7 @@ func (r *runner) doctor(args []string) error {
 		ConfigHome: r.env.Getenv("XDG_CONFIG_HOME"),
 		Now:        r.env.Now,
 		Executable: r.env.Executable,
+		Getenv:     r.env.Getenv,
 	}
 	if v, err := setup.HelperValue(r.env.Executable); err == nil && r.env.Executable != "" {
 		d.HelperValues = append(d.HelperValues, v)

@@ -19,6 +19,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/gitrepo"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/setup"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
@@ -29,12 +30,16 @@ const usage = `git-credential-bbtoken: scoped Bitbucket tokens for git, kept in 
 Usage:
   git-credential-bbtoken add [URL] [--kind repository|project|workspace|api|personal]
                          [--username NAME] [--expires YYYY-MM-DD] [--label TEXT] [--email ADDRESS]
+                         [--store keyring|pass | --from-env VAR]
         Store a token (read from stdin, or prompted for without echo on a
         terminal) for a clone URL, browser URL or prefix. Without URL, inside
         a git work tree: the origin remote's repository. Prints the entry id.
         --email: a Cloud API token's Atlassian e-mail, which verify needs.
+        --store: the OS keyring, or the password store (pass, gpg) that a
+        team may share through git (default: the store setting).
+        --from-env VAR: store no token; get reads it from $VAR (CI).
   git-credential-bbtoken list [--json]
-        Show stored tokens (never their secrets).
+        Show stored tokens (never their secrets) and where each is kept.
   git-credential-bbtoken remove ID|URL
         Delete a token: its metadata and its keyring secret.
   git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]
@@ -60,9 +65,10 @@ Usage:
         Move Bitbucket tokens from a git-credential-store file (default
         ~/.git-credentials) into the keyring; report dead app passwords.
         --remove-plaintext removes the imported lines from FILE.
-  git-credential-bbtoken config [expiry-warnings [on|off]]
+  git-credential-bbtoken config [expiry-warnings [on|off] | store [keyring|pass]]
         Show or change a setting: expiry-warnings (one stderr line a day
-        per token in its last 7 days; default on).
+        per token in its last 7 days; default on); store (where add,
+        import and git's store put new tokens; default keyring).
   git-credential-bbtoken version | help
   git-credential-bbtoken get | store | erase
         git's credential helper protocol (git runs these).
@@ -77,7 +83,7 @@ Exit status: 0 success, 1 error, 2 usage error.
 `
 
 var commandUsage = map[string]string{
-	"add":    "usage: git-credential-bbtoken add [URL] [--kind KIND] [--username NAME] [--expires YYYY-MM-DD] [--label TEXT] [--email ADDRESS]",
+	"add":    "usage: git-credential-bbtoken add [URL] [--kind KIND] [--username NAME] [--expires YYYY-MM-DD] [--label TEXT] [--email ADDRESS] [--store keyring|pass | --from-env VAR]",
 	"list":   "usage: git-credential-bbtoken list [--json]",
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
 	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]",
@@ -85,7 +91,7 @@ var commandUsage = map[string]string{
 	"import": "usage: git-credential-bbtoken import [--from FILE] [--dry-run] [--remove-plaintext]",
 	"verify": "usage: git-credential-bbtoken verify [ID|URL] [--json]",
 	"repair": "usage: git-credential-bbtoken repair [--dry-run] [--delete-unknown]",
-	"config": "usage: git-credential-bbtoken config [expiry-warnings [on|off]]",
+	"config": "usage: git-credential-bbtoken config [expiry-warnings [on|off] | store [keyring|pass]]",
 }
 
 func (r *runner) add(args []string) error {
@@ -95,9 +101,30 @@ func (r *runner) add(args []string) error {
 	expires := fs.String("expires", "", "")
 	label := fs.String("label", "", "")
 	email := fs.String("email", "", "")
+	where := fs.String("store", "", "")
+	fromEnv := fs.String("from-env", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	if *where != "" && !slices.Contains(store.Stores, *where) {
+		return usagef("--store %q: use keyring or pass", *where)
+	}
+	if *where != "" && *fromEnv != "" {
+		return usagef("--store and --from-env exclude each other: an env entry keeps no token anywhere")
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "from-env" && *fromEnv == "" {
+			err = usagef("--from-env needs the name of a variable, e.g. --from-env BITBUCKET_REPO_TOKEN")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if *fromEnv != "" {
+		if err := helper.CheckEnvName(*fromEnv); err != nil {
+			return usagef("--from-env: %v", err)
+		}
 	}
 	if len(pos) > 1 {
 		return usagef("add takes at most one URL, got %d arguments (the token is read from stdin, never from arguments)", len(pos))
@@ -132,14 +159,19 @@ func (r *runner) add(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := helper.AddOptions{URL: url, Kind: store.Kind(*kind), Username: *username, Expires: *expires, Label: *label, Email: *email}
+	opts := helper.AddOptions{URL: url, Kind: store.Kind(*kind), Username: *username, Expires: *expires, Label: *label, Email: *email, Store: *where, FromEnv: *fromEnv}
 	if err := h.CheckAddOptions(opts); err != nil {
 		return err
 	}
-	if opts.Token, err = r.readToken(url); err != nil {
-		return err
+	if *fromEnv == "" {
+		if opts.Token, err = r.readToken(url); err != nil {
+			return err
+		}
 	}
 	e, err := h.Add(context.Background(), opts)
+	if errors.Is(err, secrets.ErrUnavailable) {
+		return fmt.Errorf("%w; without a keyring, keep the token in a password store (--store pass, after `pass init KEY-ID`) or read it from the environment (--from-env VAR), or start a keyring (e.g. gnome-keyring-daemon in a D-Bus session)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -148,7 +180,14 @@ func (r *runner) add(args []string) error {
 	if e.AuthType != "" {
 		who = e.AuthType
 	}
-	fmt.Fprintf(r.env.Stderr, "added %s token %s for %s (as %s)\n", e.Kind, opts.Token, e.URL, who)
+	switch e.Store {
+	case store.StoreEnv:
+		fmt.Fprintf(r.env.Stderr, "added %s token for %s (as %s), read from $%s when git asks\n", e.Kind, e.URL, who, e.Env)
+	case store.StorePass:
+		fmt.Fprintf(r.env.Stderr, "added %s token %s for %s (as %s) to the password store as %s/%s\n", e.Kind, opts.Token, e.URL, who, passstore.Folder, e.Name)
+	default:
+		fmt.Fprintf(r.env.Stderr, "added %s token %s for %s (as %s)\n", e.Kind, opts.Token, e.URL, who)
+	}
 	return nil
 }
 
@@ -196,6 +235,9 @@ type listed struct {
 	Label    string `json:"label"`
 	Expires  string `json:"expires"`
 	State    string `json:"state"`
+	Store    string `json:"store"`
+	Env      string `json:"env,omitempty"`  // env entries: the variable
+	Name     string `json:"name,omitempty"` // pass entries: the name in the password store
 }
 
 func (r *runner) list(args []string) error {
@@ -212,7 +254,12 @@ func (r *runner) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	ix, err := h.Store.Load() // the index only: list works without a keyring
+	// What a password store holds now (a teammate's pull), then the
+	// index only: list works without a keyring.
+	if err := h.RefreshPass(context.Background()); err != nil {
+		return err
+	}
+	ix, err := h.Store.Load()
 	if err != nil {
 		return err
 	}
@@ -231,7 +278,7 @@ func (r *runner) list(args []string) error {
 		}
 		rows = append(rows, listed{
 			ID: e.ID, URL: e.URL, Kind: string(e.Kind), Username: user, Label: e.Label,
-			Expires: e.Expires, State: string(e.EffectiveState(now)),
+			Expires: e.Expires, State: string(e.EffectiveState(now)), Store: e.StoreName(), Env: e.Env, Name: e.Name,
 		})
 	}
 	slices.SortStableFunc(rows, func(a, b listed) int {
@@ -247,13 +294,17 @@ func (r *runner) list(args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(r.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tEXPIRES\tUSERNAME\tURL\tLABEL")
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tEXPIRES\tUSERNAME\tSTORE\tURL\tLABEL")
 	for _, row := range rows {
 		user := row.Username
 		if user == "" {
 			user = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Kind, row.State, dash(row.Expires), user, row.URL, dash(row.Label))
+		where := row.Store
+		if row.Env != "" {
+			where += ":$" + row.Env
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Kind, row.State, dash(row.Expires), user, where, row.URL, dash(row.Label))
 	}
 	return tw.Flush()
 }
@@ -379,6 +430,12 @@ func (r *runner) repair(args []string) error {
 	h, err := r.helper(r.interactive())
 	if err != nil {
 		return err
+	}
+	if !o.DryRun {
+		// The index's copies of pass entries, as the password store has them now.
+		if err := h.RefreshPass(context.Background()); err != nil {
+			return err
+		}
 	}
 	rep, err := h.Store.Repair(context.Background(), o)
 	if err != nil {

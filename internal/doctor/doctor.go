@@ -113,6 +113,8 @@ type Doctor struct {
 	ProbeTimeout time.Duration
 	// ExpiringWithin is the warning window for expiry (0: 14 days).
 	ExpiringWithin time.Duration
+	// Getenv reads the environment env entries use (nil: not checked).
+	Getenv func(string) string
 }
 
 // Command is how findings name this program in fixes.
@@ -144,10 +146,20 @@ func (d *Doctor) Check(ctx context.Context) []Finding {
 		add(fs...)
 	}
 	keyringOK, keyringFindings := d.checkKeyring(ctx)
+	if !keyringOK && !keyringNeeded(ix) {
+		// Only pass or env entries: a headless machine needs no keyring.
+		for i := range keyringFindings {
+			if keyringFindings[i].Level == Action {
+				keyringFindings[i].Level = Warn
+				keyringFindings[i].Fix = "none needed while tokens are kept in the password store or the environment; " + keyringFindings[i].Fix
+			}
+		}
+	}
 	add(keyringFindings...)
 	if keyringOK {
 		add(d.checkOrphans(ctx)...)
 	}
+	add(d.checkStores(ctx, ix)...)
 	add(d.checkTokens(ctx, ix, gv, keyringOK)...)
 	add(d.checkPlaintext(ix)...)
 	add(d.checkRemotes(ctx, ix, gv, hs)...)

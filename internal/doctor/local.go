@@ -300,7 +300,7 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 			f.Fix = "upgrade git to 2.46 or newer"
 			out = append(out, f)
 		}
-		if keyringOK && helper.FlavorOf(ix, hostOf(e)) == bitbucket.Cloud && e.AuthType == "" {
+		if keyringOK && e.InKeyring() && helper.FlavorOf(ix, hostOf(e)) == bitbucket.Cloud && e.AuthType == "" {
 			if raw, err := d.Store.Secret(ctx, &e); err == nil && isAppPassword(e, raw) {
 				f := base
 				f.Subject = entrySubject(e)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -40,13 +42,28 @@ type AddOptions struct {
 	Label    string
 	Email    string // Cloud API tokens: the Atlassian e-mail, for verify's REST calls
 	Token    credential.Secret
+	// Store is where the token goes: store.StoreKeyring, store.StorePass,
+	// or "" for the `store` setting.
+	Store string
+	// FromEnv makes an env entry: no token is stored, get reads it from
+	// this variable when git asks.
+	FromEnv string
 }
 
-// Add validates a token and its scope and stores it, replacing a token of
-// the same kind for the same scope.
+// ErrBadEnvName is a --from-env that is not a variable name.
+var ErrBadEnvName = errors.New("invalid environment variable name")
+
+// Add validates a token and its scope and stores it, replacing the token
+// of the same slot (scope, kind, user) on this machine; in the password
+// store, only an add to it replaces the slot's entry there, which the
+// team shares.
 func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 	h.Redactor.Add(o.Token.Reveal())
-	if err := checkToken(o.Token); err != nil {
+	if o.FromEnv != "" {
+		if err := CheckEnvName(o.FromEnv); err != nil {
+			return nil, err
+		}
+	} else if err := checkToken(o.Token); err != nil {
 		return nil, err
 	}
 	if err := h.CheckAddOptions(o); err != nil {
@@ -63,37 +80,43 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		if err != nil {
 			return err
 		}
-		kind, username, authType, err := decideKind(o, scope, flavor)
+		decide := o
+		if o.FromEnv != "" {
+			// The variable, if set now, only tells the kind.
+			decide.Token = credential.Secret(h.getenv(o.FromEnv))
+		}
+		kind, username, authType, err := decideKind(decide, scope, flavor)
 		if err != nil {
 			return err
 		}
 		if err := checkEmailKind(o.Email, kind, flavor); err != nil {
 			return err
 		}
-		id, err := tx.NewID()
-		if err != nil {
-			return err
-		}
-		hint, err := tx.SetSecret(id, o.Token.Reveal())
-		if err != nil {
-			return err
-		}
-		check, err := store.NewCheck(o.Token.Reveal())
-		if err != nil {
-			return fmt.Errorf("making the token's check: %w", err)
-		}
 		now := h.now().UTC()
 		e := store.Entry{
-			ID: id, URL: scope.String(), Kind: kind, Username: username, AuthType: authType, Email: o.Email,
-			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now, Check: check, Hint: hint,
+			URL: scope.String(), Kind: kind, Username: username, AuthType: authType, Email: o.Email,
+			Label: o.Label, Expires: expires, State: store.StateActive, Created: now, Updated: now,
+		}
+		v := secretValue{Password: o.Token.Reveal()}
+		if authType != "" {
+			v = secretValue{Credential: o.Token.Reveal()}
+		}
+		if err := h.place(tx, flavor, &e, o.Store, o.FromEnv, v); err != nil {
+			return err
 		}
 		for _, old := range slices.Clone(ix.Entries) {
-			if SameIdentity(flavor, &old, &e) {
-				ix.Remove(old.ID)
-				tx.DeleteSecretAfterCommit(old.ID)
-				h.Trace.Printf("add: replaces %s", old.ID)
+			if !SameIdentity(flavor, &old, &e) || old.ID == e.ID && old.Store == e.Store {
+				continue
 			}
+			if old.Store == store.StorePass && e.Store != store.StorePass {
+				continue // the team's entry: this machine's token overrides it here
+			}
+			if err := tx.Forget(old); err != nil {
+				return err
+			}
+			h.Trace.Printf("add: replaces %s", old.ID)
 		}
+		ix.Entries = slices.DeleteFunc(ix.Entries, func(old store.Entry) bool { return old.ID == e.ID })
 		ix.Entries = append(ix.Entries, e)
 		tx.Changed()
 		added = &e
@@ -102,8 +125,80 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Trace.Printf("add: %s %s %s token=%s", added.ID, added.Kind, added.URL, o.Token)
+	h.Trace.Printf("add: %s %s %s in %s token=%s", added.ID, added.Kind, added.URL, added.StoreName(), o.Token)
 	return added, nil
+}
+
+// place writes v where says (a store, or "" for the `store` setting; an
+// env entry when fromEnv names a variable) and records where in e: its
+// id, and the keyring's hint or the password store's name and stamp.
+func (h *Helper) place(tx *store.Tx, f bitbucket.Flavor, e *store.Entry, where, fromEnv string, v secretValue) error {
+	if where == "" {
+		where = Setting(tx.Index, SettingStore)
+	}
+	raw, format := encodeSecret(v)
+	switch {
+	case fromEnv != "":
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		e.ID, e.Store, e.Env = id, store.StoreEnv, fromEnv
+		return nil // nothing of the token is kept, not even a check
+	case where == store.StorePass:
+		if h.Store.Pass == nil {
+			return store.ErrNoPass
+		}
+		name, err := passName(f, e)
+		if err != nil {
+			return err
+		}
+		body, err := passBody(e, v)
+		if err != nil {
+			return err
+		}
+		stamp, err := h.Store.Pass.Write(tx.Context(), name, body, "Add given password for "+passstore.Folder+"/"+name+" to store.")
+		if errors.Is(err, passstore.ErrCommit) {
+			h.notice("%v", err)
+		} else if err != nil {
+			return fmt.Errorf("saving the token in the password store: %w", err)
+		}
+		e.ID, e.Store, e.Name, e.Stamp = passID(name), store.StorePass, name, stamp
+	default:
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		if e.Hint, err = tx.SetSecret(id, raw); err != nil {
+			return err
+		}
+		e.ID, e.Format = id, format
+	}
+	check, err := store.NewCheck(raw)
+	if err != nil {
+		return fmt.Errorf("making the token's check: %w", err)
+	}
+	e.Check = check
+	return nil
+}
+
+// CheckEnvName refuses what cannot be an environment variable's name.
+func CheckEnvName(name string) error {
+	ok := name != "" && len(name) <= 256 && (name[0] < '0' || name[0] > '9')
+	for _, r := range name {
+		ok = ok && (r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}
+	if !ok {
+		return fmt.Errorf("%w: %q (letters, digits and '_', not starting with a digit, e.g. BITBUCKET_REPO_TOKEN)", ErrBadEnvName, name)
+	}
+	return nil
+}
+
+func (h *Helper) getenv(name string) string {
+	if h.Store.Getenv != nil {
+		return h.Store.Getenv(name)
+	}
+	return os.Getenv(name)
 }
 
 // SameIdentity reports whether two entries are the same token slot: the
@@ -305,6 +400,13 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 	var removed []store.Entry
 	err := h.Store.Update(ctx, func(tx *store.Tx) error {
 		ix := tx.Index
+		if h.passInUse() || passCached(ix) {
+			// What the password store holds now (a teammate's entry
+			// pulled since) can be removed by its URL.
+			if _, _, err := h.passSync(ctx, ix, nil); err != nil {
+				h.Trace.Printf("remove: %v", err)
+			}
+		}
 		if e, ok := ix.Find(idOrURL); ok {
 			removed = append(removed, *e)
 		} else {
@@ -322,10 +424,10 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 			}
 		}
 		for _, e := range removed {
-			ix.Remove(e.ID)
-			tx.DeleteSecretAfterCommit(e.ID)
+			if err := tx.Forget(e); err != nil {
+				return err
+			}
 		}
-		tx.Changed()
 		return nil
 	})
 	if err != nil {

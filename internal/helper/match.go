@@ -162,6 +162,10 @@ func candidates(ix *store.Index, r *request, now time.Time) []candidate {
 		if d := cmp.Compare(userRank(r, a.e), userRank(r, b.e)); d != 0 {
 			return d
 		}
+		// This machine's own token for a slot overrides the team's.
+		if d := cmp.Compare(storeRank(a.e), storeRank(b.e)); d != 0 {
+			return d
+		}
 		return b.e.Updated.Compare(a.e.Updated)
 	})
 	return out
@@ -235,6 +239,15 @@ func userRank(r *request, e *store.Entry) int {
 		return 0
 	}
 	return 1
+}
+
+// storeRank puts entries of this machine (keyring, env) before the
+// password store's, which a team shares.
+func storeRank(e *store.Entry) int {
+	if e.Store == store.StorePass {
+		return 1
+	}
+	return 0
 }
 
 func kindRank(k store.Kind) int {

@@ -53,6 +53,9 @@ type secretValue struct {
 }
 
 func decodeSecret(e *store.Entry, raw string) (secretValue, error) {
+	if e.Store == store.StorePass {
+		return passSecret(e, raw), nil
+	}
 	if e.Format != store.SecretJSON {
 		if e.AuthType != "" {
 			return secretValue{Credential: raw}, nil
@@ -92,7 +95,9 @@ func (h *Helper) readSecret(get func(*store.Entry) (string, error), e *store.Ent
 	if err != nil {
 		return secretValue{}, err
 	}
-	h.Redactor.Add(raw)
+	if e.Store != store.StorePass { // a pass entry's fields are not secret
+		h.Redactor.Add(raw)
+	}
 	v, err := decodeSecret(e, raw)
 	if err != nil {
 		return v, err
@@ -162,6 +167,8 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 	if r.hasPath && !r.safe {
 		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
 	}
+	passRead, _, passErr := h.passFor(ctx, ix, r)
+	defer h.passRemember(ctx, ix, passRead)
 	cands := candidates(ix, r, h.now())
 	if h.Trace.Enabled() {
 		h.Trace.Printf("get: %d candidate(s) for %s/%s, most specific first", len(cands), r.host, strings.Join(r.segs, "/"))
@@ -179,9 +186,17 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 			}
 			continue
 		}
-		v, err := h.readSecret(h.keyring(ctx), c.e)
+		v, read := passRead[c.e.ID]
+		err := error(nil)
+		if !read {
+			v, err = h.readSecret(h.keyring(ctx), c.e)
+		}
+		if errors.Is(err, store.ErrEnvUnset) {
+			h.Trace.Printf("get: skip %s: %v", c.e.ID, err)
+			continue
+		}
 		if errors.Is(err, secrets.ErrNotFound) {
-			h.Trace.Printf("get: skip %s: its secret is missing from the keyring (being replaced, or `repair` reports it)", c.e.ID)
+			h.Trace.Printf("get: skip %s: its secret is missing from %s (being replaced, or `repair` reports it)", c.e.ID, c.e.StoreName())
 			missing = true
 			continue
 		}
@@ -198,6 +213,10 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 		return a, false, nil
 	}
 	h.Trace.Printf("get: no answer: %d candidate(s), none usable", len(cands))
+	if passErr != nil {
+		// An entry that may have answered could not be read: say why.
+		return nil, false, passErr
+	}
 	return nil, missing, nil
 }
 
@@ -315,6 +334,9 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 			return err
 		}
 		r.bind(ix)
+		if _, _, err := h.passFor(ctx, ix, r); err != nil {
+			h.Trace.Printf("store: %v", err)
+		}
 	}
 	switch {
 	case skip != "":
@@ -347,6 +369,11 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
 		r.bind(tx.Index) // the index as it is now, under the lock
+		if _, changed, err := h.passFor(ctx, tx.Index, r); err != nil {
+			h.Trace.Printf("store: %v", err)
+		} else if changed {
+			tx.Changed()
+		}
 		return h.storeLocked(tx, r, g)
 	})
 }
@@ -492,31 +519,30 @@ func (h *Helper) storeLocked(tx *store.Tx, r *request, g secretValue) error {
 			return nil
 		}
 	}
-	id, err := tx.NewID()
-	if err != nil {
-		return err
-	}
-	raw, format := encodeSecret(g)
-	hint, err := tx.SetSecret(id, raw)
-	if err != nil {
-		return err
-	}
 	e := store.Entry{
-		ID: id, URL: url, Kind: store.KindStored,
+		URL: url, Kind: store.KindStored,
 		Username: q.Username, UsernameSet: q.HasUsername,
-		AuthType: authType, Format: format, State: store.StateActive,
-		Created: now, Updated: now, Hint: hint,
+		AuthType: authType, State: store.StateActive,
+		Created: now, Updated: now,
 	}
 	if q.PasswordExpiryUTC != 0 {
 		e.Expires = store.FormatExpiry(q.PasswordExpiryUTC)
 	}
 	if old != nil {
 		e.Created = old.Created
-		tx.DeleteSecretAfterCommit(old.ID)
-		tx.Index.Remove(old.ID)
 	}
+	if err := h.place(tx, r.flavor, &e, "", "", g); err != nil {
+		return err
+	}
+	if old != nil && !(old.ID == e.ID && old.Store == e.Store) && (old.Store != store.StorePass || e.Store == store.StorePass) {
+		if err := tx.Forget(*old); err != nil {
+			return err
+		}
+	}
+	tx.Index.Entries = slices.DeleteFunc(tx.Index.Entries, func(o store.Entry) bool { return o.ID == e.ID })
 	tx.Index.Entries = append(tx.Index.Entries, e)
 	tx.Changed()
+	id := e.ID
 	h.Trace.Printf("store: stored %s for %s username=%q", id, url, q.Username)
 	return nil
 }
@@ -541,12 +567,17 @@ func (h *Helper) Erase(ctx context.Context, q *credential.Credential) error {
 		return err
 	}
 	r.bind(ix)
-	if !h.anyOnHost(ix, r.host) {
+	if !h.anyOnHost(ix, r.host) && !h.passInUse() {
 		h.Trace.Printf("erase: nothing stored for %s", r.host)
 		return nil
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
 		r.bind(tx.Index)
+		if _, changed, err := h.passFor(ctx, tx.Index, r); err != nil {
+			h.Trace.Printf("erase: %v", err)
+		} else if changed {
+			tx.Changed()
+		}
 		return h.eraseLocked(tx, r)
 	})
 }
@@ -567,7 +598,7 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 	now := h.now().UTC()
 
 	// git's own entries: wildcard semantics for a missing path or username.
-	var drop []string
+	var drop []store.Entry
 	for i := range tx.Index.Entries {
 		e := &tx.Index.Entries[i]
 		if e.Kind != store.KindStored || (onlyID != "" && e.ID != onlyID) {
@@ -598,13 +629,13 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 				continue
 			}
 		}
-		drop = append(drop, e.ID)
+		drop = append(drop, *e)
 	}
-	for _, id := range drop {
-		tx.Index.Remove(id)
-		tx.DeleteSecretAfterCommit(id)
-		tx.Changed()
-		h.Trace.Printf("erase: deleted stored credential %s", id)
+	for _, e := range drop {
+		if err := tx.Forget(e); err != nil {
+			return err
+		}
+		h.Trace.Printf("erase: deleted stored credential %s", e.ID)
 	}
 
 	// Tokens the user added: only the very token git rejected, and only
@@ -619,6 +650,11 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 	}
 	for _, c := range candidates(tx.Index, r, h.now()) {
 		if !c.e.Added() || (onlyID != "" && c.e.ID != onlyID) || c.reason != "" {
+			continue
+		}
+		if c.e.Store == store.StoreEnv {
+			// The variable may hold a new token next time.
+			h.Trace.Printf("erase: %s (from $%s) is left as it is", c.e.ID, c.e.Env)
 			continue
 		}
 		eq, err := h.keyringHolds(tx.Secret, c.e, g, false)

@@ -18,7 +18,12 @@ var ErrBadSetting = errors.New("bad setting")
 // first is the default.
 var settings = map[string][]string{
 	SettingExpiryWarnings: {"on", "off"},
+	SettingStore:          store.Stores,
 }
+
+// SettingStore is the `config` key naming where add, import and git's
+// store put new secrets.
+const SettingStore = "store"
 
 // SettingKeys are the known settings, sorted.
 func SettingKeys() []string {

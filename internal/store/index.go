@@ -41,6 +41,16 @@ const (
 	StateExpired  State = "expired" // derived, never written
 )
 
+// Where an entry's secret lives (Entry.Store).
+const (
+	StoreKeyring = "keyring" // the OS keyring (recorded as "")
+	StorePass    = "pass"    // the password store (pass, gpg): the entry there is the record, the index a cache of it
+	StoreEnv     = "env"     // an environment variable, read when git asks: nothing secret is stored
+)
+
+// Stores users may name (`add --store`, `config store`).
+var Stores = []string{StoreKeyring, StorePass}
+
 // SecretFormat says how the keyring value of an entry is encoded.
 type SecretFormat string
 
@@ -76,7 +86,18 @@ type Entry struct {
 	// Check recognises the secret without reading it (see check.go):
 	// git's store after every success then needs no keyring call, and get
 	// trusts the value it finds at Hint.
-	Check   string    `json:"check,omitempty"`
+	Check string `json:"check,omitempty"`
+	// Store is where the secret lives: "" (the keyring), StorePass or
+	// StoreEnv.
+	Store string `json:"store,omitempty"`
+	// Env names the variable an env entry's token is read from.
+	Env string `json:"env,omitempty"`
+	// Name and Stamp: a pass entry's name under the store's
+	// git-credential-bbtoken folder, and the SHA-256 of the ciphertext
+	// this cached copy of its fields was read from: another stamp means
+	// the entry changed (a pull, another machine's add) and is read again.
+	Name    string    `json:"name,omitempty"`
+	Stamp   string    `json:"stamp,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 }
@@ -87,6 +108,17 @@ func (e *Entry) upgrade() {
 		e.Hint = e.LegacyItem
 	}
 	e.LegacyItem = ""
+}
+
+// InKeyring reports whether the entry's secret is in the keyring.
+func (e *Entry) InKeyring() bool { return e.Store == "" || e.Store == StoreKeyring }
+
+// StoreName is where the secret lives, as `list` shows it.
+func (e *Entry) StoreName() string {
+	if e.InKeyring() {
+		return StoreKeyring
+	}
+	return e.Store
 }
 
 // Added reports whether a user added the entry (as opposed to git's store).

@@ -112,6 +112,9 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	rep.Entries = len(ix.Entries)
 	if !canList {
 		for _, e := range ix.Entries {
+			if !e.InKeyring() {
+				continue
+			}
 			_, _, err := s.Secrets.Get(ctx, e.ID, "", nil)
 			switch {
 			case errors.Is(err, secrets.ErrNotFound):
@@ -125,7 +128,7 @@ func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, err
 	} else {
 		rep.Secrets = len(listed)
 		for _, e := range ix.Entries {
-			if !slices.Contains(listed, e.ID) && !slices.Contains(rep.Removals, e.ID) {
+			if e.InKeyring() && !slices.Contains(listed, e.ID) && !slices.Contains(rep.Removals, e.ID) {
 				rep.Missing = append(rep.Missing, e)
 			}
 		}
@@ -161,7 +164,7 @@ func (s *Store) index(ctx context.Context, ix *Index, rep *RepairReport, dryRun 
 	changed := false
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
-		if !e.Added() && e.Check == "" || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
+		if !e.InKeyring() || !e.Added() && e.Check == "" || slices.ContainsFunc(rep.Missing, func(m Entry) bool { return m.ID == e.ID }) {
 			continue
 		}
 		raw, found, err := s.Secrets.Get(ctx, e.ID, "", nil)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/crashpoint"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore"
 	"github.com/bbtoken/git-credential-bbtoken/internal/regfile"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 )
@@ -42,13 +43,22 @@ const (
 	LockFile  = "tokens.lock"
 )
 
-// Store combines the index file in Dir with the backend that keeps the
-// secrets its entries name.
+// Store combines the index file in Dir with the places that keep the
+// secrets its entries name: the keyring (Secrets), the password store
+// (Pass; nil when none is set up) and the environment (Getenv).
 type Store struct {
 	Dir         string
 	Secrets     secrets.Backend
+	Pass        *passstore.Store
+	Getenv      func(string) string // nil: os.Getenv
 	LockTimeout time.Duration
 }
+
+// ErrEnvUnset: an env entry's variable is unset or empty here.
+var ErrEnvUnset = errors.New("environment variable unset or empty")
+
+// ErrNoPass: a pass entry, and no password store is set up here.
+var ErrNoPass = errors.New("no password store here")
 
 // DefaultDir is the per-user config directory ($XDG_CONFIG_HOME on Linux).
 func DefaultDir() (string, error) {
@@ -255,7 +265,10 @@ func uniq(a, b string) []string {
 // deletes go only after the index stopped referring to them, so a crash
 // leaves at worst an unreferenced secret, never an entry without one.
 type Tx struct {
-	Index       *Index
+	Index *Index
+	// Warnings are what went wrong without failing the Tx (a password
+	// store change written but not committed to its git repository).
+	Warnings    []string
 	ctx         context.Context
 	store       *Store
 	journal     []string // ids of secrets that may exist without an entry, as on disk
@@ -297,7 +310,11 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	if len(journal) > 0 {
-		if journal, err = s.finishJournal(ctx, ix, journal); err != nil {
+		// With no keyring reachable at all (a headless machine that tried
+		// it once), the leftovers wait for one: they are secrets no entry
+		// names, harmless until then, and writes to the password store or
+		// env entries must not be held hostage by them.
+		if journal, err = s.finishJournal(ctx, ix, journal); err != nil && !errors.Is(err, secrets.ErrUnavailable) {
 			return err
 		}
 	}
@@ -433,6 +450,9 @@ func (s *Store) lockTimeout() time.Duration {
 	return 10 * time.Second
 }
 
+// Context is the context the Tx runs under.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
 // Changed marks the index as modified.
 func (tx *Tx) Changed() { tx.changed = true }
 
@@ -453,9 +473,36 @@ func (tx *Tx) SetSecret(id, secret string) (hint string, err error) {
 	return hint, nil
 }
 
-// DeleteSecretAfterCommit deletes a secret once the index no longer names it.
+// DeleteSecretAfterCommit deletes a keyring secret once the index no
+// longer names it.
 func (tx *Tx) DeleteSecretAfterCommit(id string) {
 	tx.deleteAfter = append(tx.deleteAfter, id)
+}
+
+// Forget removes an entry from the index and its secret once the index
+// no longer names it: a keyring secret after the commit; an entry in the
+// password store (the record every machine reads) before it, so that a
+// failure leaves the entry served as it was. An env entry has nothing to
+// delete.
+func (tx *Tx) Forget(e Entry) error {
+	switch {
+	case e.InKeyring():
+		tx.DeleteSecretAfterCommit(e.ID)
+	case e.Store == StorePass:
+		if tx.store.Pass == nil {
+			return fmt.Errorf("removing %s: %w", e.Name, ErrNoPass)
+		}
+		err := tx.store.Pass.Remove(tx.ctx, e.Name, "Remove "+passstore.Folder+"/"+e.Name+" from store.")
+		if err != nil && !errors.Is(err, passstore.ErrNotFound) && !errors.Is(err, passstore.ErrCommit) {
+			return fmt.Errorf("removing %s from the password store: %w", e.Name, err)
+		}
+		if errors.Is(err, passstore.ErrCommit) {
+			tx.Warnings = append(tx.Warnings, err.Error())
+		}
+	}
+	tx.Index.Remove(e.ID)
+	tx.changed = true
+	return nil
 }
 
 // Secret reads an entry's secret inside the transaction.
@@ -584,9 +631,38 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-// Secret reads an entry's secret (get's path): at the entry's hint, when
-// its check can tell the value read there is the one written.
+// Secret reads an entry's secret (get's path): from the keyring at the
+// entry's hint, when its check can tell the value read there is the one
+// written; from the password store when the entry there is still the one
+// the cache describes; from the environment.
 func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
+	switch e.Store {
+	case StoreEnv:
+		getenv := s.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		if v := getenv(e.Env); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("$%s: %w", e.Env, ErrEnvUnset)
+	case StorePass:
+		if s.Pass == nil {
+			return "", ErrNoPass
+		}
+		pt, stamp, err := s.Pass.Read(ctx, e.Name)
+		if err != nil {
+			if errors.Is(err, passstore.ErrNotFound) {
+				return "", fmt.Errorf("%s: %w", e.Name, secrets.ErrNotFound)
+			}
+			return "", err
+		}
+		if e.Stamp != "" && stamp != e.Stamp {
+			// Changed since it was read: its fields may have too.
+			return "", fmt.Errorf("%s changed in the password store: %w", e.Name, secrets.ErrNotFound)
+		}
+		return passstore.ParseBody(pt).Secret, nil
+	}
 	var want func(string) bool
 	if e.Check != "" {
 		want = e.CheckMatches

@@ -1,0 +1,100 @@
+package helper
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+func TestPassNames(t *testing.T) {
+	flavor := func(host string) bitbucket.Flavor { return bitbucket.DefaultFlavor(host) }
+	for _, tc := range []struct {
+		e    store.Entry
+		name string
+	}{
+		{store.Entry{URL: "https://bitbucket.org/ws/repo", Kind: store.KindRepository, Username: UserAccessToken}, "bitbucket.org/ws/repo"},
+		{store.Entry{URL: "https://bitbucket.org/ws", Kind: store.KindWorkspace, Username: UserAccessToken}, "bitbucket.org/ws"},
+		{store.Entry{URL: "https://bitbucket.org/ws", Kind: store.KindProject, Username: UserAccessToken}, "bitbucket.org/ws+project"},
+		{store.Entry{URL: "https://bitbucket.org", Kind: store.KindAPI, Username: "Alice"}, "alice@bitbucket.org"},
+		{store.Entry{URL: "https://bitbucket.org", Kind: store.KindAPI, Username: UserAPIToken}, "bitbucket.org"},
+		{store.Entry{URL: "https://bb.example.com/scm/PROJ", Kind: store.KindProject, AuthType: "Bearer"}, "bb.example.com/scm/PROJ"},
+		{store.Entry{URL: "https://bb.example.com/scm/PROJ/repo", Kind: store.KindRepository, AuthType: "Bearer"}, "bb.example.com/scm/PROJ/repo"},
+		{store.Entry{URL: "https://bb.example.com", Kind: store.KindPersonal, Username: "bob@corp.example"}, "bob@corp.example@bb.example.com"},
+		{store.Entry{URL: "https://bb.example.com/scm/PROJ/repo", Kind: store.KindPersonal, Username: "a/b+c%d"}, "a%2Fb%2Bc%25d@bb.example.com/scm/PROJ/repo"},
+		{store.Entry{URL: "https://bb.example.com:8443/scm/~alice/repo", Kind: store.KindStored, Username: "alice", UsernameSet: true}, "alice@bb.example.com:8443/scm/~alice/repo+stored"},
+		{store.Entry{URL: "https://bitbucket.org/ws/repo", Kind: store.KindStored}, "bitbucket.org/ws/repo+stored"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc, err := bitbucket.ParseScope(tc.e.URL)
+			require.NoError(t, err)
+			f := flavor(sc.Host)
+			name, err := passName(f, &tc.e)
+			require.NoError(t, err)
+			require.Equal(t, tc.name, name)
+			s, err := parsePassName(name, flavor)
+			require.NoError(t, err)
+			require.Equal(t, tc.e.URL, s.scope.String())
+			if s.kind == "" {
+				s.kind = passDefaultKind(s.flavor, s.scope.Level(s.flavor), s.userSet)
+			}
+			require.Equal(t, tc.e.Kind, s.kind)
+			u, hasUser := nameUser(f, &tc.e)
+			require.Equal(t, hasUser, s.userSet)
+			require.Equal(t, u, s.user)
+		})
+	}
+}
+
+func TestPassNameRefusals(t *testing.T) {
+	flavor := func(host string) bitbucket.Flavor { return bitbucket.DefaultFlavor(host) }
+	for _, name := range []string{
+		"bitbucket.org/ws/repo+nonsense",
+		"bitbucket.org/ws/../x",
+		"bitbucket.org/ws/..;/x",
+		"a%zz@bitbucket.org",
+		"a%2@bitbucket.org",
+		"",
+		"bad host/ws",
+	} {
+		_, err := parsePassName(name, flavor)
+		require.Error(t, err, "%q", name)
+	}
+}
+
+func FuzzPassName(f *testing.F) {
+	for _, s := range []string{"bitbucket.org/ws/repo", "a%2Fb@bb.example.com/scm/P+stored", "x@y@z", "h/+api", "@h"} {
+		f.Add(s)
+	}
+	flavor := func(host string) bitbucket.Flavor { return bitbucket.DefaultFlavor(host) }
+	f.Fuzz(func(t *testing.T, name string) {
+		s, err := parsePassName(name, flavor)
+		if err != nil {
+			return
+		}
+		// What a name says, written back, is read the same way.
+		kind := s.kind
+		if kind == "" {
+			kind = passDefaultKind(s.flavor, s.scope.Level(s.flavor), s.userSet)
+		}
+		e := store.Entry{URL: s.scope.String(), Kind: kind, Username: s.user, UsernameSet: s.userSet}
+		if !s.userSet && kind != store.KindStored {
+			e.Username = UserAccessToken
+		}
+		if kind == store.KindStored || s.userSet && s.user != "" && s.user != UserAccessToken && s.user != UserAPIToken {
+			again, err := passName(s.flavor, &e)
+			if err != nil {
+				t.Fatalf("%q parsed but its slot has no name: %v", name, err)
+			}
+			s2, err := parsePassName(again, flavor)
+			if err != nil {
+				t.Fatalf("%q -> %q does not parse: %v", name, again, err)
+			}
+			if s2.scope != s.scope {
+				t.Fatalf("%q -> %q: scope %v, then %v", name, again, s.scope, s2.scope)
+			}
+		}
+	})
+}
