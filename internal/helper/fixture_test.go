@@ -3,6 +3,7 @@ package helper_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore/passtest"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/secrets/memory"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
@@ -56,6 +60,43 @@ type fixture struct {
 	trace   bytes.Buffer
 	ids     map[string]string // names the test gave entries -> IDs
 	secrets []string          // every secret the test used, for the trace check
+
+	pass      bool              // the store setting is pass: tokens go to a real password store
+	passNames map[string]string // pass entries seen: ID -> name
+}
+
+// eachStore runs a behaviour test against each place tokens go: the
+// (in-memory) keyring, and a real password store (gpg, a fresh key),
+// where the same requests must get the same answers.
+func eachStore(t *testing.T, test func(t *testing.T, newFixture func(*testing.T) *fixture)) {
+	eachStoreIn(t, false, test)
+}
+
+// eachStoreLong is eachStore for tests that build many fixtures (half a
+// second each with pass): the quick tier (-short) runs them on the
+// keyring only.
+func eachStoreLong(t *testing.T, test func(t *testing.T, newFixture func(*testing.T) *fixture)) {
+	eachStoreIn(t, true, test)
+}
+
+func eachStoreIn(t *testing.T, long bool, test func(t *testing.T, newFixture func(*testing.T) *fixture)) {
+	t.Run("keyring", func(t *testing.T) { test(t, newFixture) })
+	t.Run("pass", func(t *testing.T) {
+		if long && testing.Short() {
+			t.Skip("many password stores: not in the quick tier")
+		}
+		passtest.Require(t)
+		test(t, func(t *testing.T) *fixture {
+			f := newFixture(t)
+			home, fpr := passtest.GPGHome(t, "Helper Test")
+			dir := filepath.Join(t.TempDir(), "password-store")
+			passtest.Init(t, dir, home, false, fpr) // commits: see passstore's and e2e's tests
+			f.h.Store.Pass = &passstore.Store{Dir: dir, Env: passtest.Env(home, dir)}
+			require.NoError(t, f.h.SetSetting(context.Background(), helper.SettingStore, store.StorePass))
+			f.pass, f.passNames = true, map[string]string{}
+			return f
+		})
+	})
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -150,6 +191,11 @@ func (f *fixture) index() *store.Index {
 	f.t.Helper()
 	ix, err := f.h.Store.Load()
 	require.NoError(f.t, err)
+	for _, e := range ix.Entries {
+		if e.Store == store.StorePass {
+			f.passNames[e.ID] = e.Name
+		}
+	}
 	return ix
 }
 
@@ -182,9 +228,28 @@ func (f *fixture) mutate(fn func(ix *store.Index)) {
 	}))
 }
 
+// secretOf reads an entry's secret where it is kept, ErrNotFound when gone.
 func (f *fixture) secretOf(id string) (string, error) {
-	v, _, err := f.sec.Backend.Get(context.Background(), id, "", nil)
-	return v, err
+	if !f.pass {
+		v, _, err := f.sec.Backend.Get(context.Background(), id, "", nil)
+		return v, err
+	}
+	f.index()
+	pt, _, err := f.h.Store.Pass.Read(context.Background(), f.passNames[id])
+	if errors.Is(err, passstore.ErrNotFound) || errors.Is(err, passstore.ErrBadName) {
+		return "", secrets.ErrNotFound
+	}
+	return passstore.ParseBody(pt).Secret, err
+}
+
+// secretCount is how many secrets the store keeps.
+func (f *fixture) secretCount() int {
+	if !f.pass {
+		return f.sec.Len()
+	}
+	names, err := f.h.Store.Pass.Names(nil)
+	require.NoError(f.t, err)
+	return len(names)
 }
 
 // snapshot records the index file and the keyring counters, so that
@@ -193,11 +258,21 @@ type snapshot struct {
 	data          []byte
 	info          os.FileInfo
 	sets, deletes int32
+	pass          map[string]string // pass entries: name -> stamp
 }
 
 func (f *fixture) snapshot() snapshot {
 	f.t.Helper()
 	s := snapshot{sets: f.sec.sets.Load(), deletes: f.sec.deletes.Load()}
+	if f.pass {
+		s.pass = map[string]string{}
+		names, err := f.h.Store.Pass.Names(nil)
+		require.NoError(f.t, err)
+		for _, n := range names {
+			s.pass[n], err = f.h.Store.Pass.Stamp(n)
+			require.NoError(f.t, err)
+		}
+	}
 	path := f.h.Store.Path()
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -221,5 +296,6 @@ func (f *fixture) requireUnchanged(before snapshot) {
 		require.Equal(f.t, before.info.ModTime(), after.info.ModTime(), "the index file was rewritten")
 	}
 	require.Equal(f.t, before.sets, after.sets, "the keyring was written")
+	require.Equal(f.t, before.pass, after.pass, "the password store changed")
 	require.Equal(f.t, before.deletes, after.deletes, "a keyring item was deleted")
 }

@@ -83,7 +83,9 @@ func TestStandardTokensAsAdded(t *testing.T) {
 const dcNotice = "git-credential-bbtoken: https://bb.example.com/scm/PROJ/repo has a Data Center repository token, " +
 	"which works only as a Bearer token: git 2.46 or newer is needed to send it\n"
 
-func TestGetMatrix(t *testing.T) {
+func TestGetMatrix(t *testing.T) { eachStore(t, testGetMatrix) }
+
+func testGetMatrix(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	standardTokens(f)
 
@@ -212,7 +214,9 @@ func TestGetRequiresProtocolAndHost(t *testing.T) {
 	}
 }
 
-func TestGetSkipsExpired(t *testing.T) {
+func TestGetSkipsExpired(t *testing.T) { eachStore(t, testGetSkipsExpired) }
+
+func testGetSkipsExpired(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	standardTokens(f)
 	in := q("protocol=https", "host=bitbucket.org", "path=ws/dated.git")
@@ -240,7 +244,9 @@ func TestGetSkipsRejected(t *testing.T) {
 	assert.Equal(t, store.StateRejected, f.entry("repo").EffectiveState(f.now))
 }
 
-func TestGetSkipsRejectedFor(t *testing.T) {
+func TestGetSkipsRejectedFor(t *testing.T) { eachStore(t, testGetSkipsRejectedFor) }
+
+func testGetSkipsRejectedFor(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	standardTokens(f)
 	f.mutate(func(ix *store.Index) {
@@ -293,7 +299,9 @@ func TestNoBearerNoticeForUnusableTokens(t *testing.T) {
 	assert.Empty(t, f.notices.String())
 }
 
-func TestGetOrdering(t *testing.T) {
+func TestGetOrdering(t *testing.T) { eachStore(t, testGetOrdering) }
+
+func testGetOrdering(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	// Same depth: repository, project, workspace, personal, api, stored.
 	f.add("wsAtRepo", helper.AddOptions{URL: "https://bitbucket.org/ws/repo", Kind: store.KindWorkspace, Token: wsTok})

@@ -104,7 +104,7 @@ func TestAddRefuses(t *testing.T) {
 				assert.NotContains(t, err.Error(), strings.TrimSpace(tok), "the token leaked into the error")
 			}
 			f.requireUnchanged(before)
-			assert.Zero(t, f.sec.Len())
+			assert.Zero(t, f.secretCount())
 		})
 	}
 }
@@ -191,7 +191,9 @@ func TestAddAccepts(t *testing.T) {
 	}
 }
 
-func TestAddReplacesSameScopeAndKind(t *testing.T) {
+func TestAddReplacesSameScopeAndKind(t *testing.T) { eachStore(t, testAddReplacesSameScopeAndKind) }
+
+func testAddReplacesSameScopeAndKind(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	first := f.add("", helper.AddOptions{URL: "https://bitbucket.org/ws/repo.git", Token: "ATCTT3xFirst-0001"})
 	f.erase(q(cloudQ, "path=ws/repo.git", "username=x-token-auth", "password=ATCTT3xFirst-0001"))
@@ -205,13 +207,18 @@ func TestAddReplacesSameScopeAndKind(t *testing.T) {
 		ids = append(ids, e.ID)
 	}
 	assert.ElementsMatch(t, []string{other.ID, elsewhere.ID, second.ID}, ids)
-	_, err := f.secretOf(first.ID)
-	require.ErrorIs(t, err, secrets.ErrNotFound, "the replaced token's secret is left in the keyring")
-	assert.Equal(t, 3, f.sec.Len())
+	if v, err := f.secretOf(first.ID); f.pass {
+		assert.NotEqual(t, "ATCTT3xFirst-0001", v, "the slot's entry still holds the replaced token")
+	} else {
+		require.ErrorIs(t, err, secrets.ErrNotFound, "the replaced token's secret is left in the keyring")
+	}
+	assert.Equal(t, 3, f.secretCount())
 	assert.Equal(t, q("username=x-token-auth", "password=ATCTT3xSecond-0004"), f.get(q(cloudQ, "path=ws/repo.git")))
 }
 
-func TestRemove(t *testing.T) {
+func TestRemove(t *testing.T) { eachStoreLong(t, testRemove) }
+
+func testRemove(t *testing.T, newFixture func(*testing.T) *fixture) {
 	setup := func(t *testing.T) *fixture {
 		f := newFixture(t)
 		standardTokens(f)

@@ -18,7 +18,9 @@ const cloudQ = "protocol=https\nhost=bitbucket.org"
 
 // git calls store after every successful request, on every helper: when
 // the credential is what get serves, nothing at all may be written.
-func TestStoreNoOpWhenAlreadyServed(t *testing.T) {
+func TestStoreNoOpWhenAlreadyServed(t *testing.T) { eachStoreLong(t, testStoreNoOpWhenAlreadyServed) }
+
+func testStoreNoOpWhenAlreadyServed(t *testing.T, newFixture func(*testing.T) *fixture) {
 	exp := fmt.Sprintf("password_expiry_utc=%d", datedExpiry.Unix())
 	tests := []struct {
 		name string
@@ -182,7 +184,7 @@ func TestStoreSkips(t *testing.T) {
 			before := f.snapshot()
 			f.store(tt.in)
 			f.requireUnchanged(before)
-			assert.Zero(t, f.sec.Len())
+			assert.Zero(t, f.secretCount())
 		})
 	}
 }
@@ -197,7 +199,9 @@ func TestStoreRequiresProtocolAndHost(t *testing.T) {
 	}
 }
 
-func TestStoreOverwrite(t *testing.T) {
+func TestStoreOverwrite(t *testing.T) { eachStore(t, testStoreOverwrite) }
+
+func testStoreOverwrite(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	f.store(q(cloudQ, "path=ws/repo.git", "username=alice", "password=old-password"))
 	old := f.storedEntries()[0]
@@ -206,12 +210,17 @@ func TestStoreOverwrite(t *testing.T) {
 
 	stored := f.storedEntries()
 	require.Len(t, stored, 1)
-	assert.NotEqual(t, old.ID, stored[0].ID)
+	if !f.pass { // the password store rewrites the slot's entry in place
+		assert.NotEqual(t, old.ID, stored[0].ID)
+	}
 	assert.Equal(t, old.Created, stored[0].Created)
 	assert.Equal(t, t0.Add(time.Minute), stored[0].Updated)
-	_, err := f.secretOf(old.ID)
-	require.ErrorIs(t, err, secrets.ErrNotFound, "the old secret stays in the keyring")
-	assert.Equal(t, 1, f.sec.Len())
+	if v, err := f.secretOf(old.ID); f.pass {
+		assert.Equal(t, "new-password", v, "the slot's entry still holds the old password")
+	} else {
+		require.ErrorIs(t, err, secrets.ErrNotFound, "the old secret stays in the keyring")
+	}
+	assert.Equal(t, 1, f.secretCount())
 	assert.Equal(t, q("username=alice", "password=new-password"), f.get(q(cloudQ, "path=ws/repo.git")))
 
 	// Another username is another credential.
@@ -249,7 +258,9 @@ func TestStoreRoundTripsExpiryAndRefreshToken(t *testing.T) {
 	assert.Equal(t, "", f.get(q(cloudQ, "path=ws/repo.git")))
 }
 
-func TestStoreRoundTripsBearer(t *testing.T) {
+func TestStoreRoundTripsBearer(t *testing.T) { eachStore(t, testStoreRoundTripsBearer) }
+
+func testStoreRoundTripsBearer(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	const c = "capability[]=authtype\nprotocol=https\nhost=bb.example.com"
 	f.store(q(c, "path=scm/P/r.git", "authtype=Bearer", "credential=stored-bearer-1"))
@@ -289,7 +300,9 @@ func TestStoreEmptyUsername(t *testing.T) {
 
 // --- erase ---------------------------------------------------------------
 
-func TestEraseAddedTokenForItsOwnScope(t *testing.T) {
+func TestEraseAddedTokenForItsOwnScope(t *testing.T) { eachStore(t, testEraseAddedTokenForItsOwnScope) }
+
+func testEraseAddedTokenForItsOwnScope(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	standardTokens(f)
 	f.erase(q(cloudQ, "path=ws/repo.git", "username=x-token-auth", "password="+repoTok))
@@ -318,7 +331,9 @@ func TestEraseAddedTokenForItsOwnScope(t *testing.T) {
 	assert.Equal(t, q("username=x-token-auth", "password="+repoTok), f.get(q(cloudQ, "path=ws/repo.git")))
 }
 
-func TestEraseRevivedByAddAgain(t *testing.T) {
+func TestEraseRevivedByAddAgain(t *testing.T) { eachStore(t, testEraseRevivedByAddAgain) }
+
+func testEraseRevivedByAddAgain(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)
 	standardTokens(f)
 	f.erase(q(cloudQ, "path=ws/repo.git/info/lfs", "username=x-token-auth", "password="+repoTok))
@@ -328,7 +343,9 @@ func TestEraseRevivedByAddAgain(t *testing.T) {
 	assert.Equal(t, q("username=x-token-auth", "password="+repoTok), f.get(q(cloudQ, "path=ws/repo.git")))
 }
 
-func TestEraseBroaderTokenOnlyForThatRepository(t *testing.T) {
+func TestEraseBroaderTokenOnlyForThatRepository(t *testing.T) { eachStoreLong(t, testEraseBroaderTokenOnlyForThatRepository) }
+
+func testEraseBroaderTokenOnlyForThatRepository(t *testing.T, newFixture func(*testing.T) *fixture) {
 	tests := []struct {
 		name, erase, entry, wantRejectedFor string
 		next, stillServed                   string
@@ -437,7 +454,9 @@ func TestEraseStateRoundTrip(t *testing.T) {
 	assert.Equal(t, "", f.get(q(sq, "path=ws/repo.git")))
 }
 
-func TestEraseStoredCredentials(t *testing.T) {
+func TestEraseStoredCredentials(t *testing.T) { eachStoreLong(t, testEraseStoredCredentials) }
+
+func testEraseStoredCredentials(t *testing.T, newFixture func(*testing.T) *fixture) {
 	setup := func(t *testing.T) *fixture {
 		f := newFixture(t)
 		f.add("api", helper.AddOptions{URL: "https://bitbucket.org", Username: "alice", Token: apiTok})
