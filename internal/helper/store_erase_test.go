@@ -343,7 +343,9 @@ func testEraseRevivedByAddAgain(t *testing.T, newFixture func(*testing.T) *fixtu
 	assert.Equal(t, q("username=x-token-auth", "password="+repoTok), f.get(q(cloudQ, "path=ws/repo.git")))
 }
 
-func TestEraseBroaderTokenOnlyForThatRepository(t *testing.T) { eachStoreLong(t, testEraseBroaderTokenOnlyForThatRepository) }
+func TestEraseBroaderTokenOnlyForThatRepository(t *testing.T) {
+	eachStoreLong(t, testEraseBroaderTokenOnlyForThatRepository)
+}
 
 func testEraseBroaderTokenOnlyForThatRepository(t *testing.T, newFixture func(*testing.T) *fixture) {
 	tests := []struct {
