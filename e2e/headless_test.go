@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,4 +261,120 @@ func TestPassLockedKey(t *testing.T) {
 		t.Errorf("clone with a locked key succeeded: %s", r)
 	}
 	wantNoCredentials(t, f.since(m))
+}
+
+// TestPassParallelProcesses: git processes at once on a headless machine
+// whose store setting is pass: adds of new tokens, gets and git's stores of
+// tokens already there, removes. Every add that reported success is in the
+// password store and committed, nothing else is; every get answers its
+// repository's own token or nothing; the store's work tree ends clean.
+func TestPassParallelProcesses(t *testing.T) {
+	passtest.Require(t)
+	f := newFixture(t, fixtureOptions{noKeyring: true})
+	gpgHome, fpr := passtest.GPGHome(t, "Parallel")
+	storeDir := f.withPass(t, gpgHome, true, fpr)
+	wantCode(t, f.helper(t, "", "config", "store", "pass"), 0)
+	const existing, fresh = 8, 16
+	tokens := map[string]string{}
+	for i := range existing {
+		repo := fmt.Sprintf("ws/old%02d", i)
+		tokens[repo] = newSecret(t, "ATCTT3")
+		f.secrets = append(f.secrets, tokens[repo])
+		f.add(t, f.url(repo), tokens[repo])
+	}
+	var ops []op
+	for i := range fresh {
+		repo := fmt.Sprintf("ws/new%02d", i)
+		tokens[repo] = newSecret(t, "ATCTT3")
+		f.secrets = append(f.secrets, tokens[repo])
+		ops = append(ops, f.addOp(repo, tokens[repo]))
+	}
+	for i := range existing {
+		repo := fmt.Sprintf("ws/old%02d", i)
+		// git's store after a success, or a remove: a store that came
+		// after the remove would rightly keep what git used.
+		if i%2 == 0 {
+			ops = append(ops, f.removeOp(repo, ""))
+		} else {
+			ops = append(ops, f.getOp(repo), f.storeOp(repo, userAccess, tokens[repo]))
+		}
+	}
+	rand.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
+	results, _ := f.runParallel(ops, 8, []string{"GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT=" + loadLockWait.String()})
+
+	added := map[string]bool{}
+	removed := map[string]bool{}
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		switch r.name {
+		case "add":
+			if r.code == 0 {
+				added[r.scope] = true
+			} else if !lockTimedOut(r) {
+				t.Errorf("add failed: %s", r.result)
+			}
+		case "remove":
+			if r.code == 0 {
+				removed[r.scope] = true
+			} else if !lockTimedOut(r) {
+				t.Errorf("remove failed: %s", r.result)
+			}
+		case "get":
+			if r.code != 0 {
+				t.Errorf("get failed: %s", r.result)
+				continue
+			}
+			a, err := parseAnswer(r.stdout)
+			if err != nil {
+				t.Errorf("get %s: %v", r.scope, err)
+			} else if a != nil && a.password != tokens[r.scope] {
+				t.Errorf("get %s answered another repository's token", r.scope)
+			}
+		case "store":
+			if r.code != 0 && !lockTimedOut(r) {
+				t.Errorf("store failed: %s", r.result)
+			}
+		}
+	}
+	// The password store holds exactly what succeeded, each committed.
+	host := strings.TrimPrefix(f.srv.URL, "https://")
+	want := map[string]bool{}
+	for repo := range tokens {
+		isNew := strings.HasPrefix(repo, "ws/new")
+		if isNew && added[repo] || !isNew && !removed[repo] {
+			want[host+"/"+repo] = true
+		}
+	}
+	got := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(storeDir, passstore.Folder), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(filepath.Join(storeDir, passstore.Folder), p)
+			got[strings.TrimSuffix(filepath.ToSlash(rel), ".gpg")] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(want, got) {
+		t.Errorf("the password store holds %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	if r := f.run(t, storeDir, "", nil, "git", "status", "--porcelain"); r.stdout != "" {
+		t.Errorf("uncommitted changes in the password store:\n%s", r.stdout)
+	}
+	for name := range want {
+		out, err := f.passShow(t, passstore.Folder+"/"+name)
+		repo := strings.TrimPrefix(name, host+"/")
+		if err != nil || !strings.HasPrefix(out, tokens[repo]+"\n") {
+			t.Errorf("pass show %s: not its token (%v)", name, err)
+		}
+	}
+	// No stored copies: git's stores of tokens we serve write nothing.
+	for _, e := range f.list(t) {
+		if e.Kind == "stored" {
+			t.Errorf("git's store made a copy: %+v", e)
+		}
+	}
 }
