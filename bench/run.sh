@@ -2,7 +2,8 @@
 # The benchmark: git-credential-bbtoken against git-credential-libsecret and
 # git credential-store, on one machine, in one run, against the same
 # gnome-keyring unlocked in a private D-Bus session; then get alone against
-# KeePassXC and KWallet when they are installed (scripts/providers/).
+# KeePassXC and KWallet when they are installed (scripts/providers/), and
+# get of env and pass entries with no D-Bus at all (pass, gpg).
 #
 #   bench/run.sh            full run (about 10 minutes with a cached keyring;
 #                           the first run seeds 10,000 keyring items, which
@@ -86,6 +87,19 @@ if [ -z "${BBBENCH_IN_SESSION:-}" ]; then
         -bbtoken "$work/bin/git-credential-bbtoken" -libsecret "$work/libsecret/git-credential-libsecret" -rss "$work/bin/rss" \
         "${extra[@]}" || status=$?
   done
+  # get of env and pass entries with no D-Bus session at all.
+  if [ $status -eq 0 ]; then
+    if command -v pass >/dev/null 2>&1 && command -v gpg >/dev/null 2>&1; then
+      echo "== get without a desktop (env and pass entries)"
+      extra=()
+      [ -n "$smoke" ] && extra+=(-smoke)
+      env -u XDG_RUNTIME_DIR -u DBUS_SESSION_BUS_ADDRESS -u GNUPGHOME -u PASSWORD_STORE_DIR \
+        "$work/bin/bbbench" -headless -work "$work" -out "$out" -repo "$repo" \
+        -bbtoken "$work/bin/git-credential-bbtoken" -rss "$work/bin/rss" "${extra[@]}" || status=$?
+    else
+      echo "== pass or gpg not installed: env and pass entries not measured"
+    fi
+  fi
   if [ $status -eq 0 ] && [ -z "$smoke" ]; then echo "== results: $out"; fi
   if [ $status -eq 0 ] && [ -n "$smoke" ]; then
     cat "$out"

@@ -58,8 +58,9 @@ func main() {
 	flag.StringVar(&b.rss, "rss", "", "the rss wrapper built from bench/rss.c (required)")
 	flag.StringVar(&b.gohello, "gohello", "", "a Go hello world built like the helper (bench/cmd/gohello): the Go start-up floor")
 	flag.StringVar(&b.provider, "provider", "", "measure get alone against the Secret Service provider already on the bus (started by scripts/providers/NAME.sh) and append its table to -out")
+	headless := flag.Bool("headless", false, "measure get of env and pass entries with no D-Bus session and append the table to -out")
 	flag.Parse()
-	if b.work == "" || b.out == "" || b.bbtoken == "" || b.libsecret == "" || b.rss == "" {
+	if b.work == "" || b.out == "" || b.bbtoken == "" || b.libsecret == "" && !*headless || b.rss == "" {
 		fmt.Fprintln(os.Stderr, "bbbench: -work, -out, -bbtoken, -libsecret and -rss are required (use bench/run.sh)")
 		os.Exit(2)
 	}
@@ -94,8 +95,11 @@ func main() {
 	}
 	daemonLog = filepath.Join(b.work, "gnome-keyring.log")
 	run := b.main
-	if b.provider != "" {
+	switch {
+	case b.provider != "":
 		run = b.providerGet
+	case *headless:
+		run = b.headlessGet
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bbbench: FAILED:", err)
