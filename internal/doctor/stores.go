@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ func (d *Doctor) checkStores(ctx context.Context, ix *store.Index) []Finding {
 	case uses(store.StorePass):
 		f.Level = Action
 		f.Message, f.Fix = splitFix(err.Error())
+		f.Fix = cmp.Or(f.Fix, "see the README, Sharing tokens in a team (pass)")
 	default:
 		f.Message = "not set up here (" + oneLine(err.Error()) + "): optional, for machines without a keyring or tokens a team shares"
 	}
