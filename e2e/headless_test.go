@@ -170,8 +170,24 @@ func TestPassStoreWithoutDBus(t *testing.T) {
 	wantCode(t, r, 0)
 	wantServed(t, f.since(m), "ws/hand", "hand", userAccess)
 
-	// Removed: gone from the store, committed, no longer served.
-	wantCode(t, f.helper(t, "", "remove", f.url("ws/hand")), 0)
+	// Removed: gone from the store, no longer served. A commit that fails
+	// (a hook refusing it) is said in one line: teammates keep the token
+	// until it is committed.
+	hook := filepath.Join(store, ".git", "hooks", "pre-commit")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho refused by hook >&2\nexit 1\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r = f.helper(t, "", "remove", f.url("ws/hand"))
+	wantCode(t, r, 0)
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 || !strings.Contains(r.stderr, "commit") {
+		t.Errorf("remove with a failing commit: want one line saying the commit failed: %s", r)
+	}
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.run(t, store, "", nil, "git", "status", "--porcelain"); !strings.Contains(st.stdout, "hand.gpg") {
+		t.Errorf("the removal is not pending in the store's git: %q", st.stdout)
+	}
 	if _, err := os.Stat(filepath.Join(store, passstore.Folder, host, "ws", "hand.gpg")); !os.IsNotExist(err) {
 		t.Errorf("remove left the entry in the store: %v", err)
 	}
@@ -326,11 +342,13 @@ func TestPassParallelProcesses(t *testing.T) {
 				t.Errorf("get failed: %s", r.result)
 				continue
 			}
+			// Only repositories nobody removes are asked for: each must
+			// get its own token.
 			a, err := parseAnswer(r.stdout)
 			if err != nil {
 				t.Errorf("get %s: %v", r.scope, err)
-			} else if a != nil && a.password != tokens[r.scope] {
-				t.Errorf("get %s answered another repository's token", r.scope)
+			} else if a == nil || a.password != tokens[r.scope] {
+				t.Errorf("get %s did not answer its own token: %s", r.scope, r.stderr)
 			}
 		case "store":
 			if r.code != 0 && !lockTimedOut(r) {

@@ -249,16 +249,18 @@ func (r *runner) helper(interactive bool) (*helper.Helper, error) {
 			r.closers = append(r.closers, c)
 		}
 	}
-	// No password store (no HOME) is not an error: pass entries are then
-	// reported as unreadable when used.
-	pass, _ := passstore.FromEnv(r.env.Getenv)
-	return &helper.Helper{
-		Store:    &store.Store{Dir: dir, Secrets: backend, Pass: pass, Getenv: r.env.Getenv, LockTimeout: lockTimeout},
+	// No password store (no HOME) is not an error until one is needed:
+	// then passErr says why.
+	pass, passErr := passstore.FromEnv(r.env.Getenv)
+	h := &helper.Helper{
+		Store:    &store.Store{Dir: dir, Secrets: backend, Pass: pass, NoPass: passErr, Getenv: r.env.Getenv, LockTimeout: lockTimeout},
 		Now:      r.env.Now,
 		Trace:    r.trace,
 		Redactor: r.red,
 		Notices:  r.env.Stderr,
-	}, nil
+	}
+	h.Store.Warn = func(msg string) { fmt.Fprintf(r.env.Stderr, "git-credential-bbtoken: %s\n", msg) }
+	return h, nil
 }
 
 // readQuery reads git's description from stdin.

@@ -30,9 +30,19 @@ func TestEnvEntries(t *testing.T) {
 	require.Empty(t, f.get(req), "unset: nothing served")
 	require.Contains(t, f.trace.String(), "$BB_TOKEN")
 
+	// Unset, git's store of what the user typed instead keeps it (the env
+	// entry is skipped, not an error), and erase of it takes only that.
+	typed := q("protocol=https", "host=bitbucket.org", "path=ws/repo.git", "username=bob", "password=typed-password-1")
+	f.store(typed)
+	require.Len(t, f.storedEntries(), 1)
+	f.erase(typed)
+	require.Empty(t, f.storedEntries())
+	require.Equal(t, store.StateActive, f.entry("ci").State)
+
 	vars["BB_TOKEN"] = tok
+	gets := f.sec.gets.Load()
 	require.Equal(t, q("username=x-token-auth", "password="+tok), f.get(req))
-	require.Zero(t, f.sec.gets.Load(), "get of an env entry read the keyring")
+	require.Equal(t, gets, f.sec.gets.Load(), "get of an env entry read the keyring")
 
 	// git's store after a success, and erase after a 401: nothing changes.
 	before := f.snapshot()

@@ -147,7 +147,7 @@ func (h *Helper) place(tx *store.Tx, f bitbucket.Flavor, e *store.Entry, where, 
 		return nil // nothing of the token is kept, not even a check
 	case where == store.StorePass:
 		if h.Store.Pass == nil {
-			return store.ErrNoPass
+			return h.Store.NoPassError()
 		}
 		name, err := passName(f, e)
 		if err != nil {
@@ -403,7 +403,7 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 		if h.passInUse() || passCached(ix) {
 			// What the password store holds now (a teammate's entry
 			// pulled since) can be removed by its URL.
-			if _, _, err := h.passSync(ctx, ix, nil); err != nil {
+			if _, _, err := h.passSync(ctx, ix, nil, false); err != nil {
 				h.Trace.Printf("remove: %v", err)
 			}
 		}

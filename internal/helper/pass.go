@@ -30,10 +30,13 @@ import (
 // cache has not seen yet.
 
 // passID is a pass entry's id: the same on every machine, so `remove ID`
-// means one entry everywhere.
+// means one entry everywhere. "p" and 60 bits of the name's hash: never
+// the 8 hex digits of a keyring or env entry, and two names of one store
+// sharing one would take billions of tries to make (a clash is refused,
+// see passSync).
 func passID(name string) string {
 	sum := sha256.Sum256([]byte("pass\x00" + name))
-	return hex.EncodeToString(sum[:4])
+	return "p" + hex.EncodeToString(sum[:8])[:15]
 }
 
 // passDefaultKind is the kind a name without "+KIND" holds: the one add
@@ -193,62 +196,75 @@ func passSecret(e *store.Entry, plaintext string) secretValue {
 	return v
 }
 
-// passEntry validates a decrypted entry as add validates a token, and
-// returns the index's cached copy of it.
-func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (store.Entry, secretValue, error) {
+// passSlot reads a name into the entry it describes before its body is
+// read: scope, kind and the user name sent with it. Only the name this
+// helper writes for that slot is accepted: one slot has one name, and what
+// a name shows (pass ls) is what it is used for.
+func (h *Helper) passSlotEntry(ix *store.Index, name string) (store.Entry, error) {
 	s, err := parsePassName(name, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
+	if err != nil {
+		return store.Entry{}, err
+	}
+	kind := s.kind
+	if kind == "" {
+		kind = passDefaultKind(s.flavor, s.scope.Level(s.flavor), s.userSet)
+	}
+	e := store.Entry{ID: passID(name), Store: store.StorePass, Name: name, URL: s.scope.String(), Kind: kind, State: store.StateActive}
+	if kind == store.KindStored {
+		if err := checkUsername(s.user); err != nil {
+			return store.Entry{}, err
+		}
+		e.Username, e.UsernameSet = s.user, s.userSet
+	} else if e.Kind, e.Username, e.AuthType, err = decideKind(AddOptions{URL: e.URL, Kind: kind, Username: s.user}, s.scope, s.flavor); err != nil {
+		return store.Entry{}, err
+	}
+	if canonical, err := passName(s.flavor, &e); err != nil || canonical != name {
+		return store.Entry{}, fmt.Errorf("not a name this helper writes for that token (it would be %q)", canonical)
+	}
+	return e, nil
+}
+
+// passEntry validates a decrypted entry as add validates a token: its body
+// may add expiry, label and e-mail, never contradict its name.
+func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (store.Entry, secretValue, error) {
+	e, err := h.passSlotEntry(ix, name)
 	if err != nil {
 		return store.Entry{}, secretValue{}, err
 	}
+	e.Stamp = stamp
 	b := passstore.ParseBody(plaintext)
-	if k, ok := b.Get("kind"); ok {
-		if s.kind != "" && store.Kind(k) != s.kind {
-			return store.Entry{}, secretValue{}, fmt.Errorf("its name says kind %s, its kind line %s", s.kind, k)
-		}
-		s.kind = store.Kind(k)
+	f := flavorOf(ix, hostOf(e.URL))
+	if k, ok := b.Get("kind"); ok && store.Kind(k) != e.Kind {
+		return store.Entry{}, secretValue{}, fmt.Errorf("its kind line says %s, its name %s", k, e.Kind)
 	}
-	if u, ok := b.Get("username"); ok && !s.userSet {
-		s.user, s.userSet = u, true
+	if u, ok := b.Get("username"); ok && !sameUser(f, u, e.Username) && !(e.AuthType != "" && u == "") {
+		return store.Entry{}, secretValue{}, fmt.Errorf("its username line says %q, its name %q", u, e.Username)
 	}
-	expires, _ := b.Get("expires")
-	label, _ := b.Get("label")
-	email, _ := b.Get("email")
 	authType, _ := b.Get("authtype")
-	e := store.Entry{
-		ID: passID(name), Store: store.StorePass, Name: name, Stamp: stamp, URL: s.scope.String(),
-		Label: label, Email: email, Expires: expires, State: store.StateActive,
+	if e.Kind == store.KindStored {
+		e.AuthType = authType
+	} else if authType != "" && authType != e.AuthType {
+		return store.Entry{}, secretValue{}, fmt.Errorf("its authtype line says %q, its kind %q", authType, e.AuthType)
 	}
+	e.Expires, _ = b.Get("expires")
+	e.Label, _ = b.Get("label")
+	e.Email, _ = b.Get("email")
 	if _, _, err := e.ExpiresAt(); err != nil {
-		return store.Entry{}, secretValue{}, fmt.Errorf("expires %q is not a date like 2027-01-31", expires)
+		return store.Entry{}, secretValue{}, fmt.Errorf("expires %q is not a date like 2027-01-31", e.Expires)
 	}
-	if err := checkText("label", label, 200); err != nil {
+	if err := checkText("label", e.Label, 200); err != nil {
 		return store.Entry{}, secretValue{}, err
 	}
-	if s.kind == store.KindStored {
-		if err := checkUsername(s.user); err != nil {
-			return store.Entry{}, secretValue{}, err
-		}
-		e.Kind, e.Username, e.UsernameSet, e.AuthType = store.KindStored, s.user, s.userSet, authType
-	} else {
-		if s.kind == "" {
-			s.kind = passDefaultKind(s.flavor, s.scope.Level(s.flavor), s.userSet)
-		}
-		o := AddOptions{URL: e.URL, Kind: s.kind, Username: s.user, Token: credential.Secret(b.Secret)}
-		if s.user == UserAccessToken || s.user == UserAPIToken && s.kind != store.KindAPI {
-			o.Username = ""
-		}
-		if err := checkToken(o.Token); err != nil {
-			return store.Entry{}, secretValue{}, err
-		}
-		if e.Kind, e.Username, e.AuthType, err = decideKind(o, s.scope, s.flavor); err != nil {
-			return store.Entry{}, secretValue{}, err
-		}
-		if err := checkEmailKind(email, e.Kind, s.flavor); err != nil {
-			return store.Entry{}, secretValue{}, err
-		}
+	if err := checkEmailKind(e.Email, e.Kind, f); err != nil {
+		return store.Entry{}, secretValue{}, err
 	}
 	v := passSecret(&e, plaintext)
 	h.Redactor.Add(v.Password, v.Credential, v.OAuthRefreshToken)
+	if e.Kind != store.KindStored {
+		if err := checkToken(credential.Secret(b.Secret)); err != nil {
+			return store.Entry{}, secretValue{}, err
+		}
+	}
 	if raw, _ := encodeSecret(v); bitbucket.Checkable(raw) {
 		if e.Check, err = store.NewCheck(raw); err != nil {
 			return store.Entry{}, secretValue{}, err
@@ -257,13 +273,37 @@ func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (stor
 	return e, v, nil
 }
 
+func sameUser(f bitbucket.Flavor, a, b string) bool {
+	return a == b || f == bitbucket.Cloud && bitbucket.EqualFoldASCII(a, b)
+}
+
+func hostOf(url string) string {
+	sc, _ := bitbucket.ParseScope(url)
+	return sc.Host
+}
+
+// passRead decrypts one entry and validates it.
+func (h *Helper) passRead(ctx context.Context, ix *store.Index, name string) (store.Entry, secretValue, error) {
+	plaintext, stamp, err := h.Store.Pass.Read(ctx, name)
+	if err != nil {
+		return store.Entry{}, secretValue{}, err
+	}
+	e, v, err := h.passEntry(ix, name, plaintext, stamp)
+	if err != nil {
+		return store.Entry{}, secretValue{}, fmt.Errorf("%s/%s: %w", passstore.Folder, name, err)
+	}
+	return e, v, nil
+}
+
 // passSync brings the index's copies of pass entries up to date with the
-// password store, for the entries whose scope want accepts (nil: all): an
-// entry new or changed there is decrypted and cached, a copy whose entry
-// is gone is dropped. It returns the secrets it decrypted (by entry id, so
-// get serves one without decrypting it twice) and whether ix changed.
-// An entry that cannot be read is left out, with the first such error.
-func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbucket.Scope) bool) (read map[string]secretValue, changed bool, firstErr error) {
+// password store, for the entries whose scope want accepts (nil: all): a
+// copy whose entry is gone is dropped; an entry new or changed there is
+// decrypted and cached, or, when lazy (get), described from its name
+// alone (Stamp ""), to be decrypted only if get chooses it (see
+// passChosen). It returns the secrets it decrypted, by entry id, and
+// whether ix changed. An entry that cannot be read is left out, with the
+// first such error.
+func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbucket.Scope) bool, lazy bool) (read map[string]secretValue, changed bool, firstErr error) {
 	p := h.Store.Pass
 	if p == nil {
 		return nil, false, nil
@@ -293,20 +333,22 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 		if i >= 0 && ix.Entries[i].Stamp == stamp {
 			continue
 		}
-		plaintext, stamp, err := p.Read(ctx, name)
 		var e store.Entry
 		var v secretValue
-		if err == nil {
-			e, v, err = h.passEntry(ix, name, plaintext, stamp)
-			if err != nil {
-				err = fmt.Errorf("%s/%s: %w", passstore.Folder, name, err)
-			}
+		if lazy {
+			e, err = h.passSlotEntry(ix, name)
+		} else {
+			e, v, err = h.passRead(ctx, ix, name)
 		}
 		if err != nil {
 			h.Trace.Printf("pass: skip %s: %v", name, err)
-			if firstErr == nil {
+			if firstErr == nil && !lazy {
 				firstErr = err
 			}
+			continue
+		}
+		if j := slices.IndexFunc(ix.Entries, func(o store.Entry) bool { return o.ID == e.ID }); j >= 0 && j != i {
+			h.Trace.Printf("pass: skip %s: its id %s is entry %s's (%s): rename one of them", name, e.ID, ix.Entries[j].Name, ix.Entries[j].StoreName())
 			continue
 		}
 		now := h.now().UTC()
@@ -316,6 +358,9 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 			ix.Entries = slices.Delete(ix.Entries, i, i+1)
 		}
 		ix.Entries = append(ix.Entries, e)
+		if lazy {
+			continue // described, not read: nothing to keep yet
+		}
 		if read == nil {
 			read = map[string]secretValue{}
 		}
@@ -338,27 +383,45 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 	return read, changed || len(ix.Entries) != before, firstErr
 }
 
+// passChosen reads the pass entry get chose, if only its name was known:
+// e becomes what the entry says, which may make it unusable after all.
+func (h *Helper) passChosen(ctx context.Context, ix *store.Index, e *store.Entry, read map[string]secretValue) (map[string]secretValue, error) {
+	if e.Store != store.StorePass || e.Stamp != "" {
+		return read, nil
+	}
+	full, v, err := h.passRead(ctx, ix, e.Name)
+	if err != nil {
+		return read, err
+	}
+	full.Created, full.Updated = e.Created, e.Updated
+	*e = full
+	if read == nil {
+		read = map[string]secretValue{}
+	}
+	read[e.ID] = v
+	h.Trace.Printf("pass: read %s (%s %s)", e.Name, e.Kind, e.URL)
+	return read, nil
+}
+
 // passFor brings ix's copies of the pass entries that may answer r up to
 // date (see passSync); nothing when no password store is in use.
-func (h *Helper) passFor(ctx context.Context, ix *store.Index, r *request) (read map[string]secretValue, changed bool, err error) {
+func (h *Helper) passFor(ctx context.Context, ix *store.Index, r *request, lazy bool) (read map[string]secretValue, changed bool, err error) {
 	if h.Store.Pass == nil || !h.passInUse() && !passCached(ix) {
 		return nil, false, nil
 	}
-	return h.passSync(ctx, ix, func(sc bitbucket.Scope) bool { return sc.Host == r.host && covers(r, sc) })
+	return h.passSync(ctx, ix, func(sc bitbucket.Scope) bool { return sc.Host == r.host && covers(r, sc) }, lazy)
 }
 
-// RefreshPass updates the index's copies of pass entries (list, remove,
-// verify and doctor show what the password store holds now, after a pull).
+// RefreshPass updates the index's copies of pass entries, so that list and
+// repair show what the password store holds now (after a pull).
 // Entries that cannot be read are reported through notices.
 func (h *Helper) RefreshPass(ctx context.Context) error {
-	if !h.passInUse() {
-		ix, err := h.Store.Load()
-		if err != nil || !passCached(ix) {
-			return err
-		}
+	ix, err := h.Store.Load()
+	if err != nil || ix.Newer() != 0 || !h.passInUse() && !passCached(ix) {
+		return err // a newer index is shown as it is, read-only
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
-		_, changed, err := h.passSync(ctx, tx.Index, nil)
+		_, changed, err := h.passSync(ctx, tx.Index, nil, false)
 		if err != nil {
 			h.notice("%v", err)
 		}
@@ -389,7 +452,7 @@ func passCached(ix *store.Index) bool {
 func (h *Helper) passRemember(ctx context.Context, ix *store.Index, read map[string]secretValue) {
 	var fresh []store.Entry
 	for _, e := range ix.Entries {
-		if _, ok := read[e.ID]; ok && e.Store == store.StorePass {
+		if _, ok := read[e.ID]; ok && e.Store == store.StorePass && e.Stamp != "" {
 			fresh = append(fresh, e)
 		}
 	}
@@ -401,7 +464,7 @@ func (h *Helper) passRemember(ctx context.Context, ix *store.Index, read map[str
 	err := s.Update(ctx, func(tx *store.Tx) error {
 		for _, e := range fresh {
 			i := slices.IndexFunc(tx.Index.Entries, func(o store.Entry) bool { return o.Store == store.StorePass && o.Name == e.Name })
-			if i >= 0 && tx.Index.Entries[i].Stamp == e.Stamp {
+			if i >= 0 && tx.Index.Entries[i].Stamp == e.Stamp || i < 0 && tx.Index.HasID(e.ID) {
 				continue
 			}
 			if i >= 0 {

@@ -98,3 +98,42 @@ func FuzzPassName(f *testing.F) {
 		}
 	})
 }
+
+// Only the name this helper writes for a slot is read: what pass ls shows
+// is what a token is used for, and one slot has one name.
+func TestPassSlotNamesAreCanonical(t *testing.T) {
+	h := &Helper{}
+	ix := &store.Index{}
+	for _, name := range []string{
+		"bitbucket.org?/ws/repo", // a query cuts the path off
+		"bitbucket.org/ws#/repo",
+		"bitbucket.org/ws%2Frepo",
+		"BitBucket.org/ws/repo",
+		"bitbucket.org:443/ws/repo",
+		"bitbucket.org/ws/repo.git",
+		"bitbucket.org/ws/repo/src/master",
+		"bitbucket.org/ws/repo ",
+		"bitbucket.org/ws+workspace", // the default kind is not spelled out
+		"x-token-auth@bitbucket.org/ws/repo",
+		"bb.example.com/projects/PROJ/repos/repo/browse",
+	} {
+		_, err := h.passSlotEntry(ix, name)
+		require.Error(t, err, "%q", name)
+	}
+	for _, name := range []string{"bitbucket.org/ws/repo", "bitbucket.org/ws+project", "alice@bitbucket.org", "bb.example.com/scm/PROJ/repo", "bob@bb.example.com"} {
+		e, err := h.passSlotEntry(ix, name)
+		require.NoError(t, err, "%q", name)
+		require.Equal(t, name, e.Name)
+	}
+}
+
+// Pass ids never look like keyring or env ids (8 hex digits), so a name
+// cannot be made to take a local entry's id.
+func TestPassIDs(t *testing.T) {
+	for _, name := range []string{"bitbucket.org/ws/repo", "alice@bitbucket.org", ""} {
+		id := passID(name)
+		require.Len(t, id, 16)
+		require.Equal(t, byte('p'), id[0])
+	}
+	require.NotEqual(t, passID("a"), passID("b"))
+}

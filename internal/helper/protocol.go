@@ -95,7 +95,7 @@ func (h *Helper) readSecret(get func(*store.Entry) (string, error), e *store.Ent
 	if err != nil {
 		return secretValue{}, err
 	}
-	if e.Store != store.StorePass { // a pass entry's fields are not secret
+	if e.Store != store.StorePass { // a pass entry's lines (kind: …) are no secret: its values are added below
 		h.Redactor.Add(raw)
 	}
 	v, err := decodeSecret(e, raw)
@@ -167,8 +167,11 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 	if r.hasPath && !r.safe {
 		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
 	}
-	passRead, _, passErr := h.passFor(ctx, ix, r)
-	defer h.passRemember(ctx, ix, passRead)
+	passRead, _, passErr := h.passFor(ctx, ix, r, true)
+	defer func() { h.passRemember(ctx, ix, passRead) }()
+	// gpg is bounded per run; this bounds them all together.
+	passCtx, cancel := context.WithTimeout(ctx, passBudget)
+	defer cancel()
 	cands := candidates(ix, r, h.now())
 	if h.Trace.Enabled() {
 		h.Trace.Printf("get: %d candidate(s) for %s/%s, most specific first", len(cands), r.host, strings.Join(r.segs, "/"))
@@ -185,6 +188,19 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 				h.notice("%s has a Data Center %s token, which works only as a Bearer token: git 2.46 or newer is needed to send it", c.e.URL, c.e.Kind)
 			}
 			continue
+		}
+		if c.e.Store == store.StorePass && c.e.Stamp == "" {
+			var err error
+			if passRead, err = h.passChosen(passCtx, ix, c.e, passRead); err != nil {
+				h.Trace.Printf("get: skip %s: %v", c.e.ID, err)
+				passErr = cmp.Or(passErr, err)
+				continue
+			}
+			c.bearer = c.e.AuthType != ""
+			if c.reason = unusable(r, c, h.now()); c.reason != "" {
+				h.Trace.Printf("get: skip %s (%s %s): %s", c.e.ID, c.e.Kind, c.e.URL, c.reason)
+				continue
+			}
 		}
 		v, read := passRead[c.e.ID]
 		err := error(nil)
@@ -219,6 +235,9 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 	}
 	return nil, missing, nil
 }
+
+// passBudget bounds what one get spends decrypting pass entries.
+const passBudget = 15 * time.Second
 
 // ExpiryWarningDays is how close to its expiry a served token starts
 // drawing a warning.
@@ -334,7 +353,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 			return err
 		}
 		r.bind(ix)
-		if _, _, err := h.passFor(ctx, ix, r); err != nil {
+		if _, _, err := h.passFor(ctx, ix, r, false); err != nil {
 			h.Trace.Printf("store: %v", err)
 		}
 	}
@@ -369,7 +388,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
 		r.bind(tx.Index) // the index as it is now, under the lock
-		if _, changed, err := h.passFor(ctx, tx.Index, r); err != nil {
+		if _, changed, err := h.passFor(ctx, tx.Index, r, false); err != nil {
 			h.Trace.Printf("store: %v", err)
 		} else if changed {
 			tx.Changed()
@@ -400,7 +419,7 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 		if !h.checked(c.e, g) {
 			v, err = h.readSecret(read, c.e)
 		}
-		if errors.Is(err, secrets.ErrNotFound) {
+		if errors.Is(err, secrets.ErrNotFound) || errors.Is(err, store.ErrEnvUnset) {
 			continue
 		}
 		if err != nil {
@@ -460,8 +479,8 @@ func sameExpiry(e *store.Entry, q *credential.Credential) bool {
 // rotated refresh token).
 func (h *Helper) keyringHolds(get func(*store.Entry) (string, error), e *store.Entry, g secretValue, withRefresh bool) (bool, error) {
 	v, err := h.readSecret(get, e)
-	if errors.Is(err, secrets.ErrNotFound) {
-		return false, nil // an orphan entry holds nothing
+	if errors.Is(err, secrets.ErrNotFound) || errors.Is(err, store.ErrEnvUnset) {
+		return false, nil // an orphan entry holds nothing, nor an unset variable
 	}
 	if err != nil {
 		return false, err
@@ -573,7 +592,7 @@ func (h *Helper) Erase(ctx context.Context, q *credential.Credential) error {
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
 		r.bind(tx.Index)
-		if _, changed, err := h.passFor(ctx, tx.Index, r); err != nil {
+		if _, changed, err := h.passFor(ctx, tx.Index, r, false); err != nil {
 			h.Trace.Printf("erase: %v", err)
 		} else if changed {
 			tx.Changed()
@@ -617,6 +636,11 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 			continue
 		}
 		if q.HasUsername && (!e.UsernameSet || e.Username != q.Username) {
+			continue
+		}
+		if e.Store == store.StorePass && !hasSecret {
+			// Shared with a team, maybe: only the very password git rejected.
+			h.Trace.Printf("erase: keep %s: a password store entry goes only with the password git rejected", e.ID)
 			continue
 		}
 		if hasSecret {

@@ -116,6 +116,9 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 			continue
 		}
 		raw, err := h.Store.Secret(ctx, &e)
+		if errors.Is(err, store.ErrEnvUnset) {
+			err = secrets.ErrNotFound // nothing to compare here: another token's slot
+		}
 		if err != nil && !errors.Is(err, secrets.ErrNotFound) {
 			res.Err = err
 			return

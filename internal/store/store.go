@@ -50,8 +50,12 @@ type Store struct {
 	Dir         string
 	Secrets     secrets.Backend
 	Pass        *passstore.Store
+	NoPass      error // why Pass is nil, if it is
 	Getenv      func(string) string // nil: os.Getenv
 	LockTimeout time.Duration
+	// Warn gets what went wrong without failing (a password store change
+	// made but not committed to its git repository); nil drops it.
+	Warn func(msg string)
 }
 
 // ErrEnvUnset: an env entry's variable is unset or empty here.
@@ -59,6 +63,14 @@ var ErrEnvUnset = errors.New("environment variable unset or empty")
 
 // ErrNoPass: a pass entry, and no password store is set up here.
 var ErrNoPass = errors.New("no password store here")
+
+// NoPassError is ErrNoPass with the reason, if known.
+func (s *Store) NoPassError() error {
+	if s.NoPass != nil {
+		return fmt.Errorf("%w: %w", ErrNoPass, s.NoPass)
+	}
+	return ErrNoPass
+}
 
 // DefaultDir is the per-user config directory ($XDG_CONFIG_HOME on Linux).
 func DefaultDir() (string, error) {
@@ -265,10 +277,7 @@ func uniq(a, b string) []string {
 // deletes go only after the index stopped referring to them, so a crash
 // leaves at worst an unreferenced secret, never an entry without one.
 type Tx struct {
-	Index *Index
-	// Warnings are what went wrong without failing the Tx (a password
-	// store change written but not committed to its git repository).
-	Warnings    []string
+	Index       *Index
 	ctx         context.Context
 	store       *Store
 	journal     []string // ids of secrets that may exist without an entry, as on disk
@@ -490,14 +499,14 @@ func (tx *Tx) Forget(e Entry) error {
 		tx.DeleteSecretAfterCommit(e.ID)
 	case e.Store == StorePass:
 		if tx.store.Pass == nil {
-			return fmt.Errorf("removing %s: %w", e.Name, ErrNoPass)
+			return fmt.Errorf("removing %s: %w", e.Name, tx.store.NoPassError())
 		}
 		err := tx.store.Pass.Remove(tx.ctx, e.Name, "Remove "+passstore.Folder+"/"+e.Name+" from store.")
 		if err != nil && !errors.Is(err, passstore.ErrNotFound) && !errors.Is(err, passstore.ErrCommit) {
 			return fmt.Errorf("removing %s from the password store: %w", e.Name, err)
 		}
-		if errors.Is(err, passstore.ErrCommit) {
-			tx.Warnings = append(tx.Warnings, err.Error())
+		if errors.Is(err, passstore.ErrCommit) && tx.store.Warn != nil {
+			tx.store.Warn(err.Error())
 		}
 	}
 	tx.Index.Remove(e.ID)
@@ -633,8 +642,9 @@ func writeFile(path string, data []byte) error {
 
 // Secret reads an entry's secret (get's path): from the keyring at the
 // entry's hint, when its check can tell the value read there is the one
-// written; from the password store when the entry there is still the one
-// the cache describes; from the environment.
+// written; from the password store, the whole entry (token first, then
+// its lines), when it is still the one the cache describes; from the
+// environment.
 func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
 	switch e.Store {
 	case StoreEnv:
@@ -648,7 +658,7 @@ func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
 		return "", fmt.Errorf("$%s: %w", e.Env, ErrEnvUnset)
 	case StorePass:
 		if s.Pass == nil {
-			return "", ErrNoPass
+			return "", s.NoPassError()
 		}
 		pt, stamp, err := s.Pass.Read(ctx, e.Name)
 		if err != nil {
@@ -661,7 +671,7 @@ func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
 			// Changed since it was read: its fields may have too.
 			return "", fmt.Errorf("%s changed in the password store: %w", e.Name, secrets.ErrNotFound)
 		}
-		return passstore.ParseBody(pt).Secret, nil
+		return pt, nil // the whole entry: the token and its lines (helper decodes it)
 	}
 	var want func(string) bool
 	if e.Check != "" {
