@@ -231,7 +231,9 @@ func testStoreOverwrite(t *testing.T, newFixture func(*testing.T) *fixture) {
 	assert.Len(t, f.storedEntries(), 3)
 }
 
-func TestStoreRoundTripsExpiryAndRefreshToken(t *testing.T) { eachStore(t, testStoreRoundTripsExpiryAndRefreshToken) }
+func TestStoreRoundTripsExpiryAndRefreshToken(t *testing.T) {
+	eachStore(t, testStoreRoundTripsExpiryAndRefreshToken)
+}
 
 func testStoreRoundTripsExpiryAndRefreshToken(t *testing.T, newFixture func(*testing.T) *fixture) {
 	f := newFixture(t)

@@ -50,7 +50,7 @@ type Store struct {
 	Dir         string
 	Secrets     secrets.Backend
 	Pass        *passstore.Store
-	NoPass      error // why Pass is nil, if it is
+	NoPass      error               // why Pass is nil, if it is
 	Getenv      func(string) string // nil: os.Getenv
 	LockTimeout time.Duration
 	// Warn gets what went wrong without failing (a password store change
