@@ -3,6 +3,7 @@ package helper_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -514,7 +515,16 @@ func testEraseStoredCredentials(t *testing.T, newFixture func(*testing.T) *fixtu
 				got = append(got, left{e.URL, e.Username})
 				kept[e.ID] = true
 			}
-			assert.Equal(t, tt.want, got)
+			want := tt.want
+			if f.pass && !strings.Contains(tt.in, "password=") {
+				// A password store (maybe a team's) loses an entry only
+				// with the very password git rejected.
+				want = nil
+				for _, e := range before {
+					want = append(want, left{e.URL, e.Username})
+				}
+			}
+			assert.Equal(t, want, got)
 			// Secrets of erased entries are gone; the others stay.
 			for _, e := range before {
 				_, err := f.secretOf(e.ID)
