@@ -4,5 +4,5 @@ package gitcmd
 
 import "os/exec"
 
-// detach: elsewhere git alone is ended at the timeout.
-func detach(*exec.Cmd) {}
+// Detach: elsewhere the command alone is ended at the timeout.
+func Detach(*exec.Cmd) {}

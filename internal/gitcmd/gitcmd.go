@@ -76,7 +76,7 @@ func (c Cmd) Run(ctx context.Context, args ...string) (Result, error) {
 	if c.Stdin != "" {
 		cmd.Stdin = strings.NewReader(c.Stdin)
 	}
-	detach(cmd)
+	Detach(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A helper git runs may keep the pipes open after git exits.

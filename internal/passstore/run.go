@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/gitcmd"
 )
 
 // run runs bin bounded by the store's timeout, reading in (never a
@@ -30,7 +32,7 @@ func (s *Store) run(ctx context.Context, env []string, in []byte, bin string, ar
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = time.Second // what it starts may hold the pipes open
-	detach(cmd)
+	gitcmd.Detach(cmd) // gpg-agent, which gpg may start, detaches itself and lives on, as it should
 	err = cmd.Run()
 	switch {
 	case err == nil || ctx.Err() == nil:
@@ -184,34 +186,38 @@ func isExit(err error) bool {
 // fail. Other processes are waited for by retrying (git).
 var gitMu sync.Mutex
 
-// git runs git in dir in the C locale, without a terminal, isolated from
-// a repository the helper was started in, as pass does. A command that
-// finds index.lock taken is retried for about three seconds.
+// git runs git in dir the helper's one way (internal/gitcmd: C locale,
+// bounded, no terminal), isolated from a repository the helper was started
+// in, as pass does. A command that finds index.lock taken is retried for
+// about three seconds.
 func (s *Store) git(ctx context.Context, dir string, args ...string) (string, error) {
 	root, _ := filepath.Abs(s.Dir)
-	env := []string{"LC_ALL=C", "LANGUAGE=", "GIT_TERMINAL_PROMPT=0", "GIT_CEILING_DIRECTORIES=" + filepath.Dir(root)}
-	for _, kv := range s.environ() {
-		switch k, _, _ := strings.Cut(kv, "="); k {
+	env := gitcmd.Replace(s.Env, func(k string) bool {
+		switch k {
 		case "GIT_DIR", "GIT_WORK_TREE", "GIT_NAMESPACE", "GIT_INDEX_FILE", "GIT_INDEX_VERSION",
-			"GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "LC_ALL", "LANGUAGE", "GIT_TERMINAL_PROMPT", "GIT_CEILING_DIRECTORIES":
-		default:
-			env = append(env, kv)
+			"GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_TERMINAL_PROMPT", "GIT_CEILING_DIRECTORIES":
+			return true
 		}
+		return false
+	}, "GIT_TERMINAL_PROMPT=0", "GIT_CEILING_DIRECTORIES="+filepath.Dir(root))
+	c := gitcmd.Cmd{Env: env, Timeout: s.Timeout}
+	if c.Timeout <= 0 {
+		c.Timeout = defaultTimeout
 	}
 	all := append([]string{"--literal-pathspecs", "-C", dir}, args...)
 	for attempt := 1; ; attempt++ {
-		out, errb, err := s.run(ctx, env, nil, "git", all...)
+		res, err := c.Run(ctx, all...)
 		if err == nil {
-			return string(out), nil
+			return string(res.Stdout), nil
 		}
-		if attempt <= 10 && bytes.Contains(errb, []byte("index.lock': File exists")) {
+		if attempt <= 10 && bytes.Contains(res.Stderr, []byte("index.lock': File exists")) {
 			select {
 			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 				continue
 			case <-ctx.Done():
 			}
 		}
-		line, _, _ := strings.Cut(strings.TrimSpace(string(errb)), "\n")
+		line, _, _ := strings.Cut(strings.TrimSpace(string(res.Stderr)), "\n")
 		if line == "" {
 			line = err.Error()
 		} else if strings.Contains(line, "index.lock") {
