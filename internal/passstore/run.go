@@ -32,7 +32,7 @@ func (s *Store) run(ctx context.Context, env []string, in []byte, bin string, ar
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = time.Second // what it starts may hold the pipes open
-	gitcmd.Detach(cmd) // gpg-agent, which gpg may start, detaches itself and lives on, as it should
+	gitcmd.Detach(cmd)          // gpg-agent, which gpg may start, detaches itself and lives on, as it should
 	err = cmd.Run()
 	switch {
 	case err == nil || ctx.Err() == nil:
