@@ -77,11 +77,12 @@ type Verified struct {
 // NeedsRecord reports whether v would change e: an accepted token marked
 // rejected (or withdrawn from the checked repository) is revived; a
 // refused one is marked rejected, or withdrawn from the repository when it
-// was checked below its scope. Only tokens the user added are changed:
-// credentials git stored are erased by git itself on its next 401.
+// was checked below its scope. Only tokens the user added are changed, and
+// never env entries: credentials git stored are erased by git itself on
+// its next 401.
 func NeedsRecord(e *store.Entry, v Verified) bool {
-	if !e.Added() {
-		return false
+	if !e.Added() || e.Store == store.StoreEnv {
+		return false // an env entry's variable may hold another token next time
 	}
 	switch {
 	case v.Accepted:

@@ -57,6 +57,10 @@ func TestRecordVerified(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, dcTok, got, "a Bearer entry's credential")
 
+	// An env entry is never marked: the variable may hold another token.
+	envEntry := &store.Entry{ID: "e", Kind: store.KindRepository, Store: store.StoreEnv, Env: "TOK", State: store.StateActive}
+	assert.False(t, helper.NeedsRecord(envEntry, helper.Verified{ID: "e", Refused: true}))
+
 	// A 401 marks rejected; a second one changes nothing.
 	v := helper.Verified{ID: repo.ID, Secret: repoTok, Refused: true}
 	assert.True(t, helper.NeedsRecord(repo, v))
