@@ -41,6 +41,10 @@ func (r *runner) verify(args []string) error {
 	if err != nil {
 		return err
 	}
+	// What a password store holds now (a teammate's pull).
+	if err := h.RefreshPass(context.Background()); err != nil {
+		return err
+	}
 	now := time.Now()
 	if r.env.Now != nil {
 		now = r.env.Now()

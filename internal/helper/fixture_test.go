@@ -85,18 +85,23 @@ func eachStoreIn(t *testing.T, long bool, test func(t *testing.T, newFixture fun
 		if long && testing.Short() {
 			t.Skip("many password stores: not in the quick tier")
 		}
-		passtest.Require(t)
-		test(t, func(t *testing.T) *fixture {
-			f := newFixture(t)
-			home, fpr := passtest.GPGHome(t, "Helper Test")
-			dir := filepath.Join(t.TempDir(), "password-store")
-			passtest.Init(t, dir, home, false, fpr) // commits: see passstore's and e2e's tests
-			f.h.Store.Pass = &passstore.Store{Dir: dir, Env: passtest.Env(home, dir)}
-			require.NoError(t, f.h.SetSetting(context.Background(), helper.SettingStore, store.StorePass))
-			f.pass, f.passNames = true, map[string]string{}
-			return f
-		})
+		test(t, newPassFixture)
 	})
+}
+
+// newPassFixture is newFixture with a real password store (a fresh gpg
+// key, no git) as the store setting.
+func newPassFixture(t *testing.T) *fixture {
+	t.Helper()
+	passtest.Require(t)
+	f := newFixture(t)
+	home, fpr := passtest.GPGHome(t, "Helper Test")
+	dir := filepath.Join(t.TempDir(), "password-store")
+	passtest.Init(t, dir, home, false, fpr) // commits: see passstore's and e2e's tests
+	f.h.Store.Pass = &passstore.Store{Dir: dir, Env: passtest.Env(home, dir)}
+	require.NoError(t, f.h.SetSetting(context.Background(), helper.SettingStore, store.StorePass))
+	f.pass, f.passNames = true, map[string]string{}
+	return f
 }
 
 func newFixture(t *testing.T) *fixture {

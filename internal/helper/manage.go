@@ -150,8 +150,12 @@ func (h *Helper) place(tx *store.Tx, f bitbucket.Flavor, e *store.Entry, where, 
 			return h.Store.NoPassError()
 		}
 		name, err := passName(f, e)
+		if err == nil {
+			// Every machine must read the name back as this slot.
+			_, err = h.passSlotEntry(tx.Index, name)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("no name in the password store for this token: %w", err)
 		}
 		body, err := passBody(e, v)
 		if err != nil {

@@ -166,7 +166,9 @@ func candidates(ix *store.Index, r *request, now time.Time) []candidate {
 		if d := cmp.Compare(storeRank(a.e), storeRank(b.e)); d != 0 {
 			return d
 		}
-		return b.e.Updated.Compare(a.e.Updated)
+		// A pass entry's time travels in it (its updated line): every
+		// machine sharing the store breaks ties alike.
+		return cmp.Or(b.e.Updated.Compare(a.e.Updated), strings.Compare(a.e.Name, b.e.Name))
 	})
 	return out
 }

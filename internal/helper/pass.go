@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
@@ -98,7 +99,7 @@ func escapeUser(u string) string {
 	var b strings.Builder
 	for i := 0; i < len(u); i++ {
 		c := u[i]
-		if c == '%' || c == '/' || c == '+' || c < 0x20 || c == 0x7f {
+		if c == '%' || c == '/' || c == '+' || c == ' ' || c == ':' || c < 0x20 || c == 0x7f {
 			fmt.Fprintf(&b, "%%%02X", c)
 			continue
 		}
@@ -182,6 +183,9 @@ func passBody(e *store.Entry, v secretValue) (string, error) {
 	add("label", e.Label)
 	add("email", e.Email)
 	add("oauth_refresh_token", v.OAuthRefreshToken)
+	if !e.Updated.IsZero() {
+		add("updated", e.Updated.UTC().Format(time.RFC3339))
+	}
 	return passstore.FormatBody(b)
 }
 
@@ -211,8 +215,10 @@ func (h *Helper) passSlotEntry(ix *store.Index, name string) (store.Entry, error
 	}
 	e := store.Entry{ID: passID(name), Store: store.StorePass, Name: name, URL: s.scope.String(), Kind: kind, State: store.StateActive}
 	if kind == store.KindStored {
-		if err := checkUsername(s.user); err != nil {
-			return store.Entry{}, err
+		// What git stored, as git sent it (spaces and ':' are %-escaped
+		// in the name); never a token where the name goes.
+		if bitbucket.NameHasToken(s.user) || strings.ContainsFunc(s.user, unicode.IsControl) {
+			return store.Entry{}, fmt.Errorf("%w: a token or control characters in the user name", ErrBadUsername)
 		}
 		e.Username, e.UsernameSet = s.user, s.userSet
 	} else if e.Kind, e.Username, e.AuthType, err = decideKind(AddOptions{URL: e.URL, Kind: kind, Username: s.user}, s.scope, s.flavor); err != nil {
@@ -245,6 +251,13 @@ func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (stor
 		e.AuthType = authType
 	} else if authType != "" && authType != e.AuthType {
 		return store.Entry{}, secretValue{}, fmt.Errorf("its authtype line says %q, its kind %q", authType, e.AuthType)
+	}
+	if u, ok := b.Get("updated"); ok {
+		t, err := time.Parse(time.RFC3339, u)
+		if err != nil {
+			return store.Entry{}, secretValue{}, fmt.Errorf("updated %q is not a time like 2027-01-31T12:00:00Z", u)
+		}
+		e.Updated = t.UTC()
 	}
 	e.Expires, _ = b.Get("expires")
 	e.Label, _ = b.Get("label")
@@ -290,7 +303,7 @@ func (h *Helper) passRead(ctx context.Context, ix *store.Index, name string) (st
 	}
 	e, v, err := h.passEntry(ix, name, plaintext, stamp)
 	if err != nil {
-		return store.Entry{}, secretValue{}, fmt.Errorf("%s/%s: %w", passstore.Folder, name, err)
+		return store.Entry{}, secretValue{}, fmt.Errorf("%s/%s is not served: %w (add the token again with --store pass, or `pass rm %s/%s`)", passstore.Folder, name, err, passstore.Folder, name)
 	}
 	return e, v, nil
 }
@@ -306,7 +319,15 @@ func (h *Helper) passRead(ctx context.Context, ix *store.Index, name string) (st
 func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbucket.Scope) bool, lazy bool) (read map[string]secretValue, changed bool, firstErr error) {
 	p := h.Store.Pass
 	if p == nil {
+		if passCached(ix) {
+			return nil, false, h.Store.NoPassError()
+		}
 		return nil, false, nil
+	}
+	if _, err := os.Stat(p.Dir); err != nil {
+		// Not an empty store: one that is not there (a mistyped
+		// PASSWORD_STORE_DIR, an unmounted disk). Keep what is cached.
+		return nil, false, fmt.Errorf("%w: %s: %v (check PASSWORD_STORE_DIR, or clone the store there)", store.ErrNoPass, p.Dir, errors.Unwrap(err))
 	}
 	names, err := p.Names(func(path, why string) { h.Trace.Printf("pass: skip %s: %s", path, why) })
 	if err != nil {
@@ -352,7 +373,10 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 			continue
 		}
 		now := h.now().UTC()
-		e.Created, e.Updated = now, now
+		e.Created = now
+		if e.Updated.IsZero() {
+			e.Updated = now
+		}
 		if i >= 0 {
 			e.Created = ix.Entries[i].Created
 			ix.Entries = slices.Delete(ix.Entries, i, i+1)
@@ -393,7 +417,10 @@ func (h *Helper) passChosen(ctx context.Context, ix *store.Index, e *store.Entry
 	if err != nil {
 		return read, err
 	}
-	full.Created, full.Updated = e.Created, e.Updated
+	full.Created = e.Created
+	if full.Updated.IsZero() {
+		full.Updated = e.Updated
+	}
 	*e = full
 	if read == nil {
 		read = map[string]secretValue{}
@@ -461,20 +488,26 @@ func (h *Helper) passRemember(ctx context.Context, ix *store.Index, read map[str
 	}
 	s := *h.Store
 	s.LockTimeout = 200 * time.Millisecond
-	err := s.Update(ctx, func(tx *store.Tx) error {
+	err := s.UpdateCache(func(ix *store.Index) bool {
+		changed := false
 		for _, e := range fresh {
-			i := slices.IndexFunc(tx.Index.Entries, func(o store.Entry) bool { return o.Store == store.StorePass && o.Name == e.Name })
-			if i >= 0 && tx.Index.Entries[i].Stamp == e.Stamp || i < 0 && tx.Index.HasID(e.ID) {
+			// Only what the store still holds: a remove or another
+			// read (and a rejection recorded since) wins over this one.
+			if now, err := h.Store.Pass.Stamp(e.Name); err != nil || now != e.Stamp {
+				continue
+			}
+			i := slices.IndexFunc(ix.Entries, func(o store.Entry) bool { return o.Store == store.StorePass && o.Name == e.Name })
+			if i >= 0 && ix.Entries[i].Stamp == e.Stamp || i < 0 && ix.HasID(e.ID) {
 				continue
 			}
 			if i >= 0 {
-				e.Created = tx.Index.Entries[i].Created
-				tx.Index.Entries = slices.Delete(tx.Index.Entries, i, i+1)
+				e.Created = ix.Entries[i].Created
+				ix.Entries = slices.Delete(ix.Entries, i, i+1)
 			}
-			tx.Index.Entries = append(tx.Index.Entries, e)
-			tx.Changed()
+			ix.Entries = append(ix.Entries, e)
+			changed = true
 		}
-		return nil
+		return changed
 	})
 	if err != nil {
 		h.Trace.Printf("pass: not cached this time: %v", err)

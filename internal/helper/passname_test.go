@@ -1,11 +1,16 @@
 package helper
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore"
+	"github.com/bbtoken/git-credential-bbtoken/internal/passstore/passtest"
+	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -136,4 +141,46 @@ func TestPassIDs(t *testing.T) {
 		require.Equal(t, byte('p'), id[0])
 	}
 	require.NotEqual(t, passID("a"), passID("b"))
+}
+
+// get keeps what it read only while the password store still holds it:
+// an entry another process changed or removed meanwhile is not put back.
+func TestPassRememberKeepsOnlyWhatTheStoreHolds(t *testing.T) {
+	passtest.Require(t)
+	home, fpr := passtest.GPGHome(t, "Remember")
+	dir := filepath.Join(t.TempDir(), "password-store")
+	passtest.Init(t, dir, home, false, fpr)
+	h := &Helper{Store: &store.Store{Dir: t.TempDir(), Pass: &passstore.Store{Dir: dir, Env: passtest.Env(home, dir)}}, Redactor: redact.New()}
+	ctx := context.Background()
+	const name, tok = "bitbucket.org/ws/repo", "ATCTT3xRemember0123456789abcdef0123456789abcdef0123456789"
+	read := func() (*store.Index, map[string]secretValue) {
+		t.Helper()
+		_, err := h.Store.Pass.Write(ctx, name, tok+"\n", "")
+		require.NoError(t, err)
+		ix := &store.Index{}
+		e, v, err := h.passRead(ctx, ix, name)
+		require.NoError(t, err)
+		ix.Entries = append(ix.Entries, e)
+		return ix, map[string]secretValue{e.ID: v}
+	}
+	cached := func() int {
+		ix, err := h.Store.Load()
+		require.NoError(t, err)
+		return len(ix.Entries)
+	}
+
+	ix, v := read()
+	_, err := h.Store.Pass.Write(ctx, name, tok+"\nlabel: changed meanwhile\n", "")
+	require.NoError(t, err)
+	h.passRemember(ctx, ix, v)
+	require.Zero(t, cached(), "a copy of an entry changed since was kept")
+
+	ix, v = read()
+	require.NoError(t, h.Store.Pass.Remove(ctx, name, ""))
+	h.passRemember(ctx, ix, v)
+	require.Zero(t, cached(), "a removed entry was put back")
+
+	ix, v = read()
+	h.passRemember(ctx, ix, v)
+	require.Equal(t, 1, cached())
 }

@@ -167,8 +167,9 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 	if r.hasPath && !r.safe {
 		h.Trace.Printf("get: path %q has '.', '..', empty or escaped segments: only host-wide tokens apply", q.Path)
 	}
-	passRead, _, passErr := h.passFor(ctx, ix, r, true)
-	defer func() { h.passRemember(ctx, ix, passRead) }()
+	var pass passReads
+	pass.read, _, pass.err = h.passFor(ctx, ix, r, true)
+	defer func() { h.passRemember(ctx, ix, pass.read) }()
 	// gpg is bounded per run; this bounds them all together.
 	passCtx, cancel := context.WithTimeout(ctx, passBudget)
 	defer cancel()
@@ -189,35 +190,14 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 			}
 			continue
 		}
-		if c.e.Store == store.StorePass && c.e.Stamp == "" {
-			var err error
-			if passRead, err = h.passChosen(passCtx, ix, c.e, passRead); err != nil {
-				h.Trace.Printf("get: skip %s: %v", c.e.ID, err)
-				passErr = cmp.Or(passErr, err)
-				continue
-			}
-			c.bearer = c.e.AuthType != ""
-			if c.reason = unusable(r, c, h.now()); c.reason != "" {
-				h.Trace.Printf("get: skip %s (%s %s): %s", c.e.ID, c.e.Kind, c.e.URL, c.reason)
-				continue
-			}
-		}
-		v, read := passRead[c.e.ID]
-		err := error(nil)
-		if !read {
-			v, err = h.readSecret(h.keyring(ctx), c.e)
-		}
-		if errors.Is(err, store.ErrEnvUnset) {
-			h.Trace.Printf("get: skip %s: %v", c.e.ID, err)
-			continue
-		}
-		if errors.Is(err, secrets.ErrNotFound) {
-			h.Trace.Printf("get: skip %s: its secret is missing from %s (being replaced, or `repair` reports it)", c.e.ID, c.e.StoreName())
-			missing = true
-			continue
-		}
+		v, skip, err := h.candidateSecret(ctx, passCtx, ix, r, &c, &pass, nil)
 		if err != nil {
 			return nil, false, err
+		}
+		if skip != "" {
+			h.Trace.Printf("get: skip %s (%s %s): %s", c.e.ID, c.e.Kind, c.e.URL, skip)
+			missing = missing || skip == skipMissing
+			continue
 		}
 		h.warnExpiry(ix, c.e)
 		a := h.answer(q, c.e, v)
@@ -229,15 +209,62 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 		return a, false, nil
 	}
 	h.Trace.Printf("get: no answer: %d candidate(s), none usable", len(cands))
-	if passErr != nil {
+	if pass.err != nil {
 		// An entry that may have answered could not be read: say why.
-		return nil, false, passErr
+		return nil, false, pass.err
 	}
 	return nil, missing, nil
 }
 
 // passBudget bounds what one get spends decrypting pass entries.
 const passBudget = 15 * time.Second
+
+// passReads is what one command decrypted from the password store (by
+// entry id) and the first entry it could not read.
+type passReads struct {
+	read map[string]secretValue
+	err  error
+}
+
+// skipMissing is candidateSecret's reason for a secret that vanished
+// (get then reads the index once more).
+const skipMissing = "its secret is missing (being replaced, or `repair` reports it)"
+
+// candidateSecret reads a usable candidate's secret for get and store, or
+// says why to skip it: an entry known only by its name in the password
+// store is read and judged again first; a pass entry that cannot be read,
+// a vanished secret and an unset variable are skipped (the next candidate
+// may answer). spare, when it holds for the entry, spares the read (store's
+// check): v is then empty. Other errors (the keyring's) end the command.
+func (h *Helper) candidateSecret(ctx, passCtx context.Context, ix *store.Index, r *request, c *candidate, pass *passReads, spare func(*store.Entry) bool) (v secretValue, skip string, err error) {
+	if c.e.Store == store.StorePass && c.e.Stamp == "" {
+		if pass.read, err = h.passChosen(passCtx, ix, c.e, pass.read); err != nil {
+			pass.err = cmp.Or(pass.err, err)
+			return v, err.Error(), nil
+		}
+		c.bearer = c.e.AuthType != ""
+		if c.reason = unusable(r, *c, h.now()); c.reason != "" {
+			return v, c.reason, nil
+		}
+	}
+	if v, ok := pass.read[c.e.ID]; ok {
+		return v, "", nil
+	}
+	if spare != nil && spare(c.e) {
+		return v, "", nil
+	}
+	v, err = h.readSecret(h.keyring(ctx), c.e)
+	switch {
+	case errors.Is(err, store.ErrEnvUnset):
+		return v, err.Error(), nil
+	case errors.Is(err, secrets.ErrNotFound):
+		return v, skipMissing, nil
+	case err != nil && c.e.Store == store.StorePass:
+		pass.err = cmp.Or(pass.err, err)
+		return v, err.Error(), nil
+	}
+	return v, "", err
+}
 
 // ExpiryWarningDays is how close to its expiry a served token starts
 // drawing a warning.
@@ -353,7 +380,7 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 			return err
 		}
 		r.bind(ix)
-		if _, _, err := h.passFor(ctx, ix, r, false); err != nil {
+		if _, _, err := h.passFor(ctx, ix, r, true); err != nil {
 			h.Trace.Printf("store: %v", err)
 		}
 	}
@@ -409,21 +436,27 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 			return h.keyringHolds(read, e, g, true)
 		}
 	}
+	var pass passReads
+	defer func() { h.passRemember(ctx, ix, pass.read) }()
 	for _, c := range candidates(ix, r, h.now()) {
 		if c.reason != "" {
 			continue
 		}
 		// Only the first usable candidate is what get answers; like get,
-		// skip one whose secret is missing from the keyring.
-		v, err := g, error(nil)
-		if !h.checked(c.e, g) {
-			v, err = h.readSecret(read, c.e)
-		}
-		if errors.Is(err, secrets.ErrNotFound) || errors.Is(err, store.ErrEnvUnset) {
-			continue
-		}
+		// skip one whose secret is missing or cannot be read.
+		spared := false
+		v, skip, err := h.candidateSecret(ctx, ctx, ix, r, &c, &pass, func(e *store.Entry) bool {
+			spared = h.checked(e, g)
+			return spared
+		})
 		if err != nil {
 			return false, err
+		}
+		if skip != "" {
+			continue
+		}
+		if spared {
+			v = g
 		}
 		if c.bearer != (r.q.AuthType != "") {
 			return false, nil

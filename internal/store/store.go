@@ -319,11 +319,11 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	if len(journal) > 0 {
-		// With no keyring reachable at all (a headless machine that tried
-		// it once), the leftovers wait for one: they are secrets no entry
-		// names, harmless until then, and writes to the password store or
-		// env entries must not be held hostage by them.
-		if journal, err = s.finishJournal(ctx, ix, journal); err != nil && !errors.Is(err, secrets.ErrUnavailable) {
+		// With no keyring to finish them (a headless machine that tried
+		// one once, a keyring hanging or locked), the leftovers wait: they
+		// are secrets no entry names, harmless until then, and writes to
+		// the password store or env entries must not be held hostage.
+		if journal, err = s.finishJournal(ctx, ix, journal); err != nil && !keyringAway(err) {
 			return err
 		}
 	}
@@ -390,6 +390,39 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return s.writeJournal(left)
 	}
 	return nil
+}
+
+// UpdateCache changes the index under the lock when fn reports a change,
+// touching no secret: it does not finish the journal, so a keyring that an
+// earlier write left hanging cannot hold up what only caches (get keeping
+// what it read from the password store).
+func (s *Store) UpdateCache(fn func(ix *Index) bool) error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", s.Dir, err)
+	}
+	unlock, err := lock(filepath.Join(s.Dir, LockFile), s.lockTimeout())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ix, _, err := s.load()
+	if err != nil {
+		return err
+	}
+	if ix.newer != 0 {
+		return s.newerError(ix.newer)
+	}
+	if !fn(ix) {
+		return nil
+	}
+	ix.Version = IndexVersion
+	return s.save(ix)
+}
+
+// keyringAway reports a keyring that cannot finish the journal now: not
+// reachable, not answering, or locked.
+func keyringAway(err error) bool {
+	return errors.Is(err, secrets.ErrUnavailable) || errors.Is(err, secrets.ErrTimeout) || errors.Is(err, secrets.ErrLocked)
 }
 
 // deleteIntents marks ids as entries being removed in the journal.

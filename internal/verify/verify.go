@@ -245,8 +245,17 @@ func (v *Verifier) plan(ctx context.Context, ix *store.Index, e store.Entry, che
 	}
 	secret, err := v.Helper.WireSecret(ctx, &e)
 	switch {
+	case errors.Is(err, secrets.ErrNotFound) && e.Store == store.StorePass:
+		p.skip = "its entry changed or went from the password store since it was read: run `git-credential-bbtoken list`, then verify again"
+		return p, nil
 	case errors.Is(err, secrets.ErrNotFound):
 		p.skip = "its secret is missing from the keyring: add the token again (or see `git-credential-bbtoken repair`)"
+		return p, nil
+	case errors.Is(err, store.ErrEnvUnset):
+		p.skip = err.Error() + ": set it where verify runs"
+		return p, nil
+	case err != nil && e.Store == store.StorePass:
+		p.skip = err.Error()
 		return p, nil
 	case err != nil:
 		return p, err
