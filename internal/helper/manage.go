@@ -161,7 +161,7 @@ func (h *Helper) place(tx *store.Tx, f bitbucket.Flavor, e *store.Entry, where, 
 		if err != nil {
 			return err
 		}
-		stamp, err := h.Store.Pass.Write(tx.Context(), name, body, "Add given password for "+passstore.Folder+"/"+name+" to store.")
+		stamp, err := h.Store.Pass.Write(tx.Context(), name, body, "") // pass's own commit message
 		if errors.Is(err, passstore.ErrCommit) {
 			h.notice("%v", err)
 		} else if err != nil {

@@ -534,7 +534,7 @@ func (tx *Tx) Forget(e Entry) error {
 		if tx.store.Pass == nil {
 			return fmt.Errorf("removing %s: %w", e.Name, tx.store.NoPassError())
 		}
-		err := tx.store.Pass.Remove(tx.ctx, e.Name, "Remove "+passstore.Folder+"/"+e.Name+" from store.")
+		err := tx.store.Pass.Remove(tx.ctx, e.Name, "") // pass's own commit message
 		if err != nil && !errors.Is(err, passstore.ErrNotFound) && !errors.Is(err, passstore.ErrCommit) {
 			return fmt.Errorf("removing %s from the password store: %w", e.Name, err)
 		}
