@@ -83,4 +83,10 @@ if [ $# -eq 0 ]; then
   env -u DBUS_SESSION_BUS_ADDRESS -u BBTOKEN_TEST_KEYRING_HOME -u BBTOKEN_TEST_KEYRING_PASSWORD \
     -u GNOME_KEYRING_CONTROL -u GNOME_KEYRING_PID scripts/providers.sh || status=1
 fi
+# The release end to end, for a full run only: archives, checksums,
+# install.sh without Go, and (as root) the .deb installed and removed.
+if [ $# -eq 0 ]; then
+  echo "== release (scripts/release-test.sh)"
+  env -u DBUS_SESSION_BUS_ADDRESS scripts/release-test.sh || status=1
+fi
 exit $status

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -32,6 +33,18 @@ const (
 
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
 var Version = "dev"
+
+// version is Version, or, in a binary `go install …@VERSION` built (no
+// ldflags), the module version its build info records.
+func version() string {
+	if Version != "dev" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
 
 // Env is everything a run depends on.
 type Env struct {
@@ -94,10 +107,10 @@ func Main(env Env) (code int) {
 	}
 	switch op {
 	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
+		fmt.Fprint(env.Stdout, helpText(args))
 		return ExitOK
 	case "version", "--version":
-		fmt.Fprintf(env.Stdout, "git-credential-bbtoken %s\n", Version)
+		fmt.Fprintf(env.Stdout, "git-credential-bbtoken %s\n", version())
 		return ExitOK
 	}
 	cmd, ok := commands[op]

@@ -49,7 +49,7 @@ func (r *runner) verify(args []string) error {
 	if r.env.Now != nil {
 		now = r.env.Now()
 	}
-	client := bbapi.New(bbapi.Options{MaxWait: maxWait, UserAgent: "git-credential-bbtoken/" + Version, Trace: r.trace, Redactor: r.red})
+	client := bbapi.New(bbapi.Options{MaxWait: maxWait, UserAgent: "git-credential-bbtoken/" + version(), Trace: r.trace, Redactor: r.red})
 	defer client.Close()
 	v := &verify.Verifier{Helper: h, Client: client, Now: now, Trace: r.trace}
 	rep, err := v.Run(context.Background(), arg)

@@ -69,7 +69,7 @@ Usage:
         Show or change a setting: expiry-warnings (one stderr line a day
         per token in its last 7 days; default on); store (where add,
         import and git's store put new tokens; default keyring).
-  git-credential-bbtoken version | help
+  git-credential-bbtoken version | help [--man]
   git-credential-bbtoken get | store | erase
         git's credential helper protocol (git runs these).
 
