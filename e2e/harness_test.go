@@ -124,6 +124,8 @@ type fixtureOptions struct {
 	noKeyring bool
 	// srv is a server another fixture started (two machines, one Bitbucket).
 	srv *fakebb.Server
+	// oauth configures the server's OAuth endpoints.
+	oauth fakebb.OAuthOptions
 }
 
 // newFixture starts a Cloud server with the given repositories and a HOME
@@ -137,7 +139,7 @@ func newFixture(t *testing.T, opts fixtureOptions) *fixture {
 	srv := opts.srv
 	if srv == nil {
 		var err error
-		if srv, err = fakebb.Start(t.TempDir(), fakebb.Options{Flavor: fakebb.Cloud}); err != nil {
+		if srv, err = fakebb.Start(t.TempDir(), fakebb.Options{Flavor: fakebb.Cloud, OAuth: opts.oauth}); err != nil {
 			t.Fatalf("starting fakebb: %v", err)
 		}
 		t.Cleanup(srv.Close)

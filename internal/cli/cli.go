@@ -205,6 +205,8 @@ func init() {
 		"doctor": (*runner).doctor,
 		"import": (*runner).importCredentials,
 		"verify": (*runner).verify,
+		"login":  (*runner).login,
+		"logout": (*runner).logout,
 	}
 }
 
@@ -271,6 +273,8 @@ func (r *runner) helper(interactive bool) (*helper.Helper, error) {
 		Trace:    r.trace,
 		Redactor: r.red,
 		Notices:  r.env.Stderr,
+		// No connection until a login refreshes.
+		OAuthHTTP: r.oauthHTTP(),
 	}
 	h.Store.Warn = func(msg string) { fmt.Fprintf(r.env.Stderr, "git-credential-bbtoken: %s\n", msg) }
 	return h, nil

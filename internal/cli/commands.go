@@ -42,6 +42,14 @@ Usage:
         Show stored tokens (never their secrets) and where each is kept.
   git-credential-bbtoken remove ID|URL
         Delete a token: its metadata and its keyring secret.
+  git-credential-bbtoken login [HOST_URL] --consumer KEY [--callback URL] [--no-browser] [--scopes LIST]
+        Log in with an OAuth consumer (its secret read from stdin or
+        prompted for): a browser comes back to --callback (default
+        http://127.0.0.1:53171/, the consumer's callback URL); with
+        --no-browser, open the printed URL anywhere and paste back the URL
+        the browser was sent to. The access token is renewed when needed.
+  git-credential-bbtoken logout [HOST_URL]
+        Remove the host's login.
   git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]
         Make git use this helper (and only it) for each host
         (default https://bitbucket.org), with credential.useHttpPath=true.
@@ -86,6 +94,8 @@ var commandUsage = map[string]string{
 	"add":    "usage: git-credential-bbtoken add [URL] [--kind KIND] [--username NAME] [--expires YYYY-MM-DD] [--label TEXT] [--email ADDRESS] [--store keyring|pass | --from-env VAR]",
 	"list":   "usage: git-credential-bbtoken list [--json]",
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
+	"login":  "usage: git-credential-bbtoken login [HOST_URL] --consumer KEY [--callback URL] [--no-browser] [--scopes LIST]",
+	"logout": "usage: git-credential-bbtoken logout [HOST_URL]",
 	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]",
 	"doctor": "usage: git-credential-bbtoken doctor [--fix] [--json]",
 	"import": "usage: git-credential-bbtoken import [--from FILE] [--dry-run] [--remove-plaintext]",

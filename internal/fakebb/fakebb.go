@@ -7,7 +7,8 @@
 // Authentication rules (see Token):
 //   - every git request (info/refs, git-upload-pack, git-receive-pack) needs
 //     credentials: "Authorization: Basic" with an accepted username, or
-//     "Authorization: Bearer" where the token allows it;
+//     "Authorization: Bearer" where the token allows it; OAuth access
+//     tokens are accepted as oauth.go describes;
 //   - missing, unknown, revoked, wrongly presented or out-of-scope
 //     credentials get 401 with the flavor's WWW-Authenticate realm;
 //   - a valid token without Write gets 403 on a push;
@@ -96,6 +97,8 @@ type Options struct {
 	// credentials presented, as a careless proxy's might: what the helper
 	// prints of such an answer must still not show them.
 	EchoCredentials bool
+	// OAuth configures the OAuth 2.0 endpoints (oauth.go).
+	OAuth OAuthOptions
 }
 
 // Request is one entry of the request log.
@@ -140,7 +143,8 @@ type Server struct {
 	revoked map[string]bool
 	log     []Request
 
-	api apiState // the REST API (api.go)
+	api   apiState    // the REST API (api.go)
+	oauth *oauthState // OAuth 2.0 (oauth.go)
 }
 
 // Start starts a server. dir is a directory the server may use freely
@@ -180,6 +184,7 @@ func Start(dir string, opts Options) (*Server, error) {
 		reposDir: filepath.Join(dir, "repos"),
 		repos:    map[string]string{},
 		revoked:  map[string]bool{},
+		oauth:    newOAuthState(flavor, opts.OAuth),
 	}
 	home := filepath.Join(dir, "home")
 	for _, d := range []string{s.reposDir, home} {
@@ -522,7 +527,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-AREQUESTID", fmt.Sprintf("@FAKEBBx%dx%d", time.Now().Unix()%1440, s.reqID.Add(1)))
 	}
 
-	if s.serveAPI(w, r, &rec) {
+	if s.serveOAuth(w, r, &rec) || s.serveAPI(w, r, &rec) {
 		return
 	}
 	g, isGit := s.parsePath(r.URL.Path, r.URL.RawQuery, r.Method)
@@ -613,6 +618,9 @@ func (s *Server) authenticate(r *http.Request, rec *Request) (*Token, bool) {
 	username, secret, ok := credentialsOf(r, rec)
 	if !ok {
 		return nil, true
+	}
+	if t, rejected, found := s.oauthAuthenticate(username, secret, rec); found {
+		return t, rejected
 	}
 
 	s.mu.Lock()

@@ -188,6 +188,8 @@ func covers(r *request, sc bitbucket.Scope) bool {
 func unusable(r *request, c candidate, now time.Time) string {
 	e := c.e
 	switch {
+	case e.State == store.StateNeedsLogin:
+		return "the login has ended: run " + loginCommand(e)
 	case e.State == store.StateRejected:
 		return "rejected (a 401 for its own scope; add it again to revive it)"
 	case r.repo != nil && rejectedFor(r, e):
@@ -264,8 +266,10 @@ func kindRank(k store.Kind) int {
 		return 3
 	case store.KindAPI:
 		return 4
+	case store.KindOAuth:
+		return 5
 	}
-	return 5 // stored: an explicit add wins over what git's prompt left behind
+	return 6 // stored: an explicit add wins over what git's prompt left behind
 }
 
 // exactScope reports whether a rejection seen for this request condemns the

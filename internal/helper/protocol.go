@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/redact"
@@ -30,6 +31,8 @@ type Helper struct {
 	// Notices gets one-line messages for the user (git shows the helper's
 	// stderr). Nil discards them.
 	Notices io.Writer
+	// OAuthHTTP makes the HTTPS calls of OAuth logins (refresh).
+	OAuthHTTP *bbapi.Client
 }
 
 func (h *Helper) now() time.Time {
@@ -50,6 +53,8 @@ type secretValue struct {
 	Password          string `json:"password,omitempty"`
 	Credential        string `json:"credential,omitempty"`
 	OAuthRefreshToken string `json:"oauth_refresh_token,omitempty"`
+	// ConsumerSecret: an OAuth login's consumer secret (refresh needs it).
+	ConsumerSecret string `json:"consumer_secret,omitempty"`
 }
 
 func decodeSecret(e *store.Entry, raw string) (secretValue, error) {
@@ -102,7 +107,7 @@ func (h *Helper) readSecret(get func(*store.Entry) (string, error), e *store.Ent
 	if err != nil {
 		return v, err
 	}
-	h.Redactor.Add(v.Password, v.Credential, v.OAuthRefreshToken)
+	h.Redactor.Add(v.Password, v.Credential, v.OAuthRefreshToken, v.ConsumerSecret)
 	return v, nil
 }
 
@@ -254,6 +259,17 @@ func (h *Helper) candidateSecret(ctx, passCtx context.Context, ix *store.Index, 
 		return v, "", nil
 	}
 	v, err = h.readSecret(h.keyring(ctx), c.e)
+	if err == nil && c.e.Kind == store.KindOAuth {
+		e, nv, ferr := h.fresh(ctx, c.e, v)
+		if ferr != nil {
+			// A login that ended, or a refresh that got no answer: one
+			// line, nothing served, git goes on (and the next get tries
+			// again unless the login ended).
+			h.notice("%s: %v", c.e.URL, ferr)
+			return v, ferr.Error(), nil
+		}
+		*c.e, v = *e, nv
+	}
 	switch {
 	case errors.Is(err, store.ErrEnvUnset):
 		return v, err.Error(), nil
@@ -331,6 +347,13 @@ func (h *Helper) answer(q *credential.Credential, e *store.Entry, v secretValue)
 	}
 	if t, ok, err := e.ExpiresAt(); ok && err == nil {
 		a.PasswordExpiryUTC = t.Unix()
+	}
+	if e.Kind == store.KindOAuth {
+		// The access token's expiry; the refresh token is ours to spend.
+		if e.OAuth != nil && !e.OAuth.AccessExpiry.IsZero() {
+			a.PasswordExpiryUTC = e.OAuth.AccessExpiry.Unix()
+		}
+		return a
 	}
 	a.OAuthRefreshToken = credential.Secret(v.OAuthRefreshToken)
 	return a
@@ -467,7 +490,8 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 		if c.e.Kind == store.KindStored && !sameExpiry(c.e, r.q) {
 			return false, nil
 		}
-		if !sameToken(v, g) || v.OAuthRefreshToken != g.OAuthRefreshToken {
+		// A login's refresh token is its own, never git's to hand back.
+		if !sameToken(v, g) || c.e.Kind != store.KindOAuth && v.OAuthRefreshToken != g.OAuthRefreshToken {
 			return false, nil
 		}
 		h.Trace.Printf("store: unchanged: %s already holds this credential", c.e.ID)
@@ -719,6 +743,15 @@ func (h *Helper) eraseLocked(tx *store.Tx, r *request) error {
 			return err
 		}
 		if !eq {
+			continue
+		}
+		if c.e.Kind == store.KindOAuth && c.e.OAuth != nil {
+			// A login's access token was refused (revoked, or its scopes
+			// changed): drop it, so the next get refreshes; the login stays.
+			c.e.OAuth.AccessExpiry = time.Time{}
+			c.e.Updated = now
+			tx.Changed()
+			h.Trace.Printf("erase: %s (%s): its access token is refreshed next time", c.e.ID, c.e.URL)
 			continue
 		}
 		if exactScope(r, c) {

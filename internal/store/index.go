@@ -26,6 +26,7 @@ const (
 	KindAPI        Kind = "api"
 	KindPersonal   Kind = "personal"
 	KindStored     Kind = "stored"
+	KindOAuth      Kind = "oauth" // a login: an access token refreshed with a refresh token
 )
 
 // Kinds users may pass to `add --kind`.
@@ -38,7 +39,10 @@ type State string
 const (
 	StateActive   State = "active"
 	StateRejected State = "rejected"
-	StateExpired  State = "expired" // derived, never written
+	// StateNeedsLogin: an OAuth login whose refresh token was refused
+	// (expired, revoked, already used): only `login` revives it.
+	StateNeedsLogin State = "needs-login"
+	StateExpired    State = "expired" // derived, never written
 )
 
 // Where an entry's secret lives (Entry.Store).
@@ -96,10 +100,21 @@ type Entry struct {
 	// git-credential-bbtoken folder, and the SHA-256 of the ciphertext
 	// this cached copy of its fields was read from: another stamp means
 	// the entry changed (a pull, another machine's add) and is read again.
-	Name    string    `json:"name,omitempty"`
-	Stamp   string    `json:"stamp,omitempty"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Name  string `json:"name,omitempty"`
+	Stamp string `json:"stamp,omitempty"`
+	// OAuth is a login's public half (its secret holds the consumer's
+	// secret and the tokens).
+	OAuth   *OAuthLogin `json:"oauth,omitempty"`
+	Created time.Time   `json:"created"`
+	Updated time.Time   `json:"updated"`
+}
+
+// OAuthLogin is what the index keeps of an OAuth login.
+type OAuthLogin struct {
+	Consumer     string    `json:"consumer"`      // the consumer's key (client_id)
+	TokenURL     string    `json:"token_url"`     // where the refresh goes
+	AccessExpiry time.Time `json:"access_expiry"` // when the access token in the secret dies; zero: refresh first
+	Scopes       string    `json:"scopes,omitempty"`
 }
 
 // upgrade moves what older versions wrote into today's fields.
@@ -165,8 +180,8 @@ func (e *Entry) Expired(now time.Time) bool {
 // EffectiveState is what `list` shows.
 func (e *Entry) EffectiveState(now time.Time) State {
 	switch {
-	case e.State == StateRejected:
-		return StateRejected
+	case e.State == StateRejected, e.State == StateNeedsLogin:
+		return e.State
 	case e.Expired(now):
 		return StateExpired
 	}

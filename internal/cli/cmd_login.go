@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/login"
+)
+
+func (r *runner) login(args []string) error {
+	fs := flag.NewFlagSet("login", flag.ContinueOnError)
+	consumer := fs.String("consumer", "", "")
+	callback := fs.String("callback", login.DefaultCallback, "")
+	noBrowser := fs.Bool("no-browser", false, "")
+	scopes := fs.String("scopes", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("%s", commandUsage["login"])
+	}
+	if *consumer == "" {
+		return usagef("login needs --consumer KEY: the key of an OAuth consumer (Bitbucket: Workspace settings > OAuth consumers; see the README, Log in with OAuth)")
+	}
+	if err := refuseToken(*consumer); err != nil {
+		return err
+	}
+	hostURL := "https://bitbucket.org"
+	if len(pos) == 1 {
+		if err := refuseToken(pos[0]); err != nil {
+			return err
+		}
+		hostURL = pos[0]
+	}
+	h, err := r.helper(r.interactive())
+	if err != nil {
+		return err
+	}
+	in := bufio.NewReader(r.env.Stdin)
+	secret, err := r.readSecretLine(in, "Secret of OAuth consumer "+*consumer)
+	if err != nil {
+		return err
+	}
+	flow, err := h.OAuthStart(hostURL, *consumer, secret, *callback, strings.Fields(strings.ReplaceAll(*scopes, ",", " ")), h.OAuthHTTP)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	code, err := login.Code(ctx, login.Options{NoBrowser: *noBrowser, Callback: *callback, Browser: r.env.Getenv("BROWSER"), In: in, Out: r.env.Stderr}, flow.AuthURL, flow.State)
+	if err != nil {
+		return err
+	}
+	e, err := h.OAuthFinish(ctx, flow, code, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(r.env.Stdout, e.ID)
+	fmt.Fprintf(r.env.Stderr, "logged in to %s with consumer %s (%s); the access token is renewed when git needs it\n", e.URL, *consumer, e.StoreName())
+	return nil
+}
+
+// readSecretLine reads a secret: without echo from a terminal, else the
+// first line of in (whose later lines stay readable).
+func (r *runner) readSecretLine(in *bufio.Reader, what string) (string, error) {
+	var raw string
+	if r.interactive() && r.env.ReadPassword != nil {
+		fmt.Fprintf(r.env.Stderr, "%s (input hidden): ", what)
+		b, err := r.env.ReadPassword()
+		fmt.Fprintln(r.env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the secret: %w", err)
+		}
+		raw = string(b)
+	} else {
+		line, err := in.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the secret from stdin: %w", err)
+		}
+		raw = line
+	}
+	s := strings.TrimSpace(raw)
+	r.red.Add(s)
+	if s == "" {
+		return "", fmt.Errorf("%w: no consumer secret on stdin (pipe it in, or run on a terminal to be prompted)", helper.ErrBadToken)
+	}
+	return s, nil
+}
+
+func (r *runner) logout(args []string) error {
+	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("%s", commandUsage["logout"])
+	}
+	hostURL := "https://bitbucket.org"
+	if len(pos) == 1 {
+		hostURL = pos[0]
+	}
+	h, err := r.helper(r.interactive())
+	if err != nil {
+		return err
+	}
+	removed, err := h.Logout(context.Background(), hostURL)
+	for _, e := range removed {
+		fmt.Fprintf(r.env.Stdout, "logged out of %s (%s)\n", e.URL, e.ID)
+	}
+	return err
+}
+
+// oauthHTTP is the HTTPS client of logins: the system's roots and
+// SSL_CERT_FILE, like verify's.
+func (r *runner) oauthHTTP() *bbapi.Client {
+	return bbapi.New(bbapi.Options{UserAgent: "git-credential-bbtoken/" + version(), Trace: r.trace, Redactor: r.red})
+}

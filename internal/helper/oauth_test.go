@@ -1,0 +1,171 @@
+package helper_test
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+// tokenServer is a token endpoint with Bitbucket's rotating, single-use
+// refresh tokens (no grace here), counting the refreshes it granted.
+type tokenServer struct {
+	mu        sync.Mutex
+	live      map[string]bool // refresh tokens that still work
+	n         int             // tokens issued
+	refreshes int
+	down      bool // answer 502
+	ttl       int  // expires_in
+}
+
+func (s *tokenServer) handle(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = r.ParseForm()
+	w.Header().Set("Content-Type", "application/json")
+	if key, sec, _ := r.BasicAuth(); key != "KEY" || sec != "consumer-secret-9" {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":"invalid_client"}`)
+		return
+	}
+	if s.down {
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	if r.Form.Get("grant_type") == "refresh_token" {
+		rt := r.Form.Get("refresh_token")
+		if !s.live[rt] {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid refresh_token"}`)
+			return
+		}
+		delete(s.live, rt) // single use
+		s.refreshes++
+	}
+	s.n++
+	access, refresh := fmt.Sprintf("oauth-access-%02d-xxxxxxxx", s.n), fmt.Sprintf("oauth-refresh-%02d-yyyyyyyy", s.n)
+	s.live[refresh] = true
+	fmt.Fprintf(w, `{"access_token":%q,"refresh_token":%q,"expires_in":%d,"scopes":"repository"}`, access, refresh, s.ttl)
+}
+
+func (s *tokenServer) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+// loggedIn is a fixture logged in to the server's host (Cloud flavour).
+func loggedIn(t *testing.T, ts *tokenServer) (*fixture, string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(ts.handle))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	f := newFixture(t)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	f.mutate(func(ix *store.Index) { ix.Hosts = map[string]store.HostConfig{host: {Flavor: "cloud"}} })
+	f.h.OAuthHTTP = bbapi.New(bbapi.Options{RootCAs: pool, Redactor: f.h.Redactor, Now: func() time.Time { return f.now }})
+	f.remember("consumer-secret-9")
+	flow, err := f.h.OAuthStart(srv.URL, "KEY", "consumer-secret-9", "http://127.0.0.1:53171/", nil, f.h.OAuthHTTP)
+	require.NoError(t, err)
+	require.Contains(t, flow.AuthURL, srv.URL+"/site/oauth2/authorize?")
+	e, err := f.h.OAuthFinish(context.Background(), flow, "the-code", "")
+	require.NoError(t, err)
+	require.Equal(t, store.KindOAuth, e.Kind)
+	for i := 1; i <= 40; i++ {
+		f.remember(fmt.Sprintf("oauth-access-%02d-xxxxxxxx", i), fmt.Sprintf("oauth-refresh-%02d-yyyyyyyy", i))
+	}
+	return f, host
+}
+
+func TestOAuthRefresh(t *testing.T) {
+	ts := &tokenServer{live: map[string]bool{}, ttl: 7200}
+	f, host := loggedIn(t, ts)
+	in := q("protocol=https", "host="+host, "path=ws/repo.git")
+	exp := func(d time.Duration) string {
+		return fmt.Sprintf("password_expiry_utc=%d", f.now.Truncate(time.Second).Add(d).Unix())
+	}
+	// The access token as granted, with its expiry; never the refresh token.
+	require.Equal(t, q("username=x-token-auth", "password=oauth-access-01-xxxxxxxx", exp(2*time.Hour)), f.get(in))
+	require.Zero(t, ts.count())
+	f.store(q("protocol=https", "host="+host, "path=ws/repo.git", "username=x-token-auth", "password=oauth-access-01-xxxxxxxx"))
+	require.Empty(t, f.storedEntries(), "git's store kept a copy of the login's access token")
+
+	// Within RefreshBefore of its expiry: 8 processes at once, one refresh.
+	f.now = f.now.Add(2*time.Hour - time.Minute)
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	for i := range answers {
+		h := *f.h
+		h.Trace, h.Notices = nil, nil
+		wg.Go(func() {
+			c := f.read(in)
+			a, err := h.Get(context.Background(), c)
+			if err == nil && a != nil {
+				answers[i] = a.Password.Reveal()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 1, ts.count(), "parallel gets spent the refresh token more than once")
+	for i, a := range answers {
+		assert.Equal(t, "oauth-access-02-xxxxxxxx", a, "process %d", i)
+	}
+
+	// git's erase after a 401: the access token goes, the login stays, and
+	// the next get refreshes.
+	f.erase(q("protocol=https", "host="+host, "path=ws/repo.git", "username=x-token-auth", "password=oauth-access-02-xxxxxxxx"))
+	require.Contains(t, f.get(in), "password=oauth-access-03-xxxxxxxx")
+	require.Equal(t, 2, ts.count())
+
+	// No answer (a 502): nothing served, one line, nothing changed.
+	ts.mu.Lock()
+	ts.down = true
+	ts.mu.Unlock()
+	f.now = f.now.Add(3 * time.Hour)
+	before := f.snapshot()
+	f.notices.Reset()
+	require.Empty(t, f.get(in))
+	require.Equal(t, 1, strings.Count(f.notices.String(), "\n"), f.notices.String())
+	f.requireUnchanged(before)
+
+	// The refresh token refused: needs-login, one line naming login.
+	ts.mu.Lock()
+	ts.down, ts.live = false, map[string]bool{}
+	ts.mu.Unlock()
+	f.notices.Reset()
+	require.Empty(t, f.get(in))
+	require.Contains(t, f.notices.String(), "git-credential-bbtoken login https://"+host+" --consumer KEY")
+	var login store.Entry
+	for _, e := range f.index().Entries {
+		login = e
+	}
+	require.Equal(t, store.StateNeedsLogin, login.State)
+	n := ts.count()
+	require.Empty(t, f.get(in))
+	require.Equal(t, n, ts.count(), "a login that ended is not tried again")
+
+	// Logout removes it and its secret.
+	removed, err := f.h.Logout(context.Background(), "https://"+host)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	require.Empty(t, f.index().Entries)
+	require.Zero(t, f.sec.Len())
+	_ = helper.RefreshBefore
+}
