@@ -84,6 +84,9 @@ func oauthFixture(t *testing.T, ttl time.Duration) *fixture {
 	f.srv.AddConsumer(fakebb.Consumer{Key: "KEY", Secret: consumerSecret, CallbackURL: "http://127.0.0.1:53171/", Write: true})
 	f.secrets = append(f.secrets, consumerSecret)
 	f.env = append(f.env, "SSL_CERT_FILE="+f.srv.CAFile) // the helper's own HTTPS: the refresh
+	// Runs before the fixture's own cleanup: its hygiene scan then looks
+	// for every code, access and refresh token the server issued too.
+	t.Cleanup(func() { f.secrets = append(f.secrets, f.srv.OAuthIssued()...) })
 	return f
 }
 

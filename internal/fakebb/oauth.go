@@ -129,6 +129,7 @@ type oauthState struct {
 	access    map[string]*oauthAccess
 	refresh   map[string]*oauthRefresh
 	families  int
+	issued    []string // every code, access and refresh token, for tests' leak scans
 }
 
 type oauthConsumer struct {
@@ -429,6 +430,7 @@ func (o *oauthState) authorize(q url.Values) (location, page string) {
 	}
 	code := randomToken(18)
 	o.families++
+	o.issued = append(o.issued, code)
 	o.codes[code] = &oauthCode{
 		client:    c.Key,
 		redirect:  q.Get("redirect_uri"),
@@ -547,6 +549,7 @@ func (o *oauthState) token(key, secret string, form url.Values, rec *Request) (m
 
 	access := o.newAccessToken()
 	o.access[access] = &oauthAccess{client: c.Key, scopes: scopes, expires: now.Add(o.accessTTL), family: family}
+	o.issued = append(o.issued, access)
 	refresh := randomToken(48)
 	for len(refresh) < c.RefreshTokenLength {
 		refresh += randomToken(48)
@@ -555,6 +558,7 @@ func (o *oauthState) token(key, secret string, form url.Values, rec *Request) (m
 		refresh = refresh[:c.RefreshTokenLength]
 	}
 	o.refresh[refresh] = &oauthRefresh{client: c.Key, scopes: scopes, access: access, family: family}
+	o.issued = append(o.issued, refresh)
 
 	resp := map[string]any{
 		"access_token":  access,
@@ -616,4 +620,12 @@ func randomToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// OAuthIssued returns every code, access token and refresh token the
+// server issued so far, for tests that scan outputs and files for leaks.
+func (s *Server) OAuthIssued() []string {
+	s.oauth.mu.Lock()
+	defer s.oauth.mu.Unlock()
+	return slices.Clone(s.oauth.issued)
 }
