@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
-	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -69,7 +68,7 @@ func (s *tokenServer) count() int {
 }
 
 // loggedIn is a fixture logged in to the server's host (Cloud flavour).
-func loggedIn(t *testing.T, ts *tokenServer) (*fixture, string) {
+func loggedIn(t *testing.T, newFixture func(*testing.T) *fixture, ts *tokenServer) (*fixture, string) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(ts.handle))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -94,9 +93,11 @@ func loggedIn(t *testing.T, ts *tokenServer) (*fixture, string) {
 	return f, host
 }
 
-func TestOAuthRefresh(t *testing.T) {
+func TestOAuthRefresh(t *testing.T) { eachStore(t, testOAuthRefresh) }
+
+func testOAuthRefresh(t *testing.T, newFixture func(*testing.T) *fixture) {
 	ts := &tokenServer{live: map[string]bool{}, ttl: 7200}
-	f, host := loggedIn(t, ts)
+	f, host := loggedIn(t, newFixture, ts)
 	in := q("protocol=https", "host="+host, "path=ws/repo.git")
 	exp := func(d time.Duration) string {
 		return fmt.Sprintf("password_expiry_utc=%d", f.now.Truncate(time.Second).Add(d).Unix())
@@ -166,6 +167,5 @@ func TestOAuthRefresh(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, removed, 1)
 	require.Empty(t, f.index().Entries)
-	require.Zero(t, f.sec.Len())
-	_ = helper.RefreshBefore
+	require.Zero(t, f.secretCount())
 }

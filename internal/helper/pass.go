@@ -124,7 +124,7 @@ func parsePassName(name string, flavorOf func(string) bitbucket.Flavor) (passSlo
 	rest := name
 	if i := strings.LastIndexByte(rest, '+'); i > strings.LastIndexByte(rest, '/') {
 		s.kind = store.Kind(rest[i+1:])
-		if s.kind != store.KindStored && !slices.Contains(store.AddKinds, s.kind) {
+		if s.kind != store.KindStored && s.kind != store.KindOAuth && !slices.Contains(store.AddKinds, s.kind) {
 			return s, fmt.Errorf("unknown kind %q after '+'", s.kind)
 		}
 		rest = rest[:i]
@@ -183,6 +183,15 @@ func passBody(e *store.Entry, v secretValue) (string, error) {
 	add("label", e.Label)
 	add("email", e.Email)
 	add("oauth_refresh_token", v.OAuthRefreshToken)
+	add("consumer_secret", v.ConsumerSecret)
+	if o := e.OAuth; o != nil {
+		add("consumer", o.Consumer)
+		add("token_url", o.TokenURL)
+		if !o.AccessExpiry.IsZero() {
+			add("access_expiry", o.AccessExpiry.UTC().Format(time.RFC3339))
+		}
+		add("scopes", o.Scopes)
+	}
 	if !e.Updated.IsZero() {
 		add("updated", e.Updated.UTC().Format(time.RFC3339))
 	}
@@ -197,6 +206,7 @@ func passSecret(e *store.Entry, plaintext string) secretValue {
 		v = secretValue{Credential: b.Secret}
 	}
 	v.OAuthRefreshToken, _ = b.Get("oauth_refresh_token")
+	v.ConsumerSecret, _ = b.Get("consumer_secret")
 	return v
 }
 
@@ -221,6 +231,15 @@ func (h *Helper) passSlotEntry(ix *store.Index, name string) (store.Entry, error
 			return store.Entry{}, fmt.Errorf("%w: a token or control characters in the user name", ErrBadUsername)
 		}
 		e.Username, e.UsernameSet = s.user, s.userSet
+	} else if kind == store.KindOAuth {
+		if s.userSet {
+			return store.Entry{}, fmt.Errorf("%w: a login's name has no user", ErrBadUsername)
+		}
+		if s.flavor == bitbucket.Cloud {
+			e.Username = UserAccessToken
+		} else {
+			e.AuthType = "Bearer"
+		}
 	} else if e.Kind, e.Username, e.AuthType, err = decideKind(AddOptions{URL: e.URL, Kind: kind, Username: s.user}, s.scope, s.flavor); err != nil {
 		return store.Entry{}, err
 	}
@@ -259,6 +278,11 @@ func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (stor
 		}
 		e.Updated = t.UTC()
 	}
+	if e.Kind == store.KindOAuth {
+		if e.OAuth, err = oauthLines(b); err != nil {
+			return store.Entry{}, secretValue{}, err
+		}
+	}
 	e.Expires, _ = b.Get("expires")
 	e.Label, _ = b.Get("label")
 	e.Email, _ = b.Get("email")
@@ -284,6 +308,25 @@ func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (stor
 		}
 	}
 	return e, v, nil
+}
+
+// oauthLines reads a login's public lines.
+func oauthLines(b passstore.Body) (*store.OAuthLogin, error) {
+	o := &store.OAuthLogin{}
+	o.Consumer, _ = b.Get("consumer")
+	o.TokenURL, _ = b.Get("token_url")
+	o.Scopes, _ = b.Get("scopes")
+	if o.Consumer == "" || !strings.HasPrefix(o.TokenURL, "https://") {
+		return nil, errors.New("a login needs its consumer and https token_url lines")
+	}
+	if x, ok := b.Get("access_expiry"); ok {
+		t, err := time.Parse(time.RFC3339, x)
+		if err != nil {
+			return nil, fmt.Errorf("access_expiry %q is not a time like 2027-01-31T12:00:00Z", x)
+		}
+		o.AccessExpiry = t.UTC()
+	}
+	return o, nil
 }
 
 func sameUser(f bitbucket.Flavor, a, b string) bool {

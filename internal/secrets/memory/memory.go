@@ -16,6 +16,9 @@ type Backend struct {
 	m  map[string]string
 	// Fail, when set, is returned by every call (to test keyring faults).
 	Fail error
+	// MaxSize, when set, refuses longer values as Windows' Credential
+	// Manager does (ErrTooBig).
+	MaxSize int
 }
 
 // New returns an empty Backend.
@@ -43,6 +46,9 @@ func (b *Backend) Set(_ context.Context, id, value string) (string, error) {
 	defer b.mu.Unlock()
 	if b.Fail != nil {
 		return "", b.Fail
+	}
+	if b.MaxSize > 0 && len(value) > b.MaxSize {
+		return "", secrets.ErrTooBig
 	}
 	b.m[id] = value
 	return "", nil
