@@ -338,6 +338,10 @@ func TestUsageErrors(t *testing.T) {
 		{"flag without value", []string{"add", "https://bitbucket.org/ws/repo", "--kind"}, repoTok, "flag needs an argument: -kind"},
 		{"add --help", []string{"add", "--help"}, "", "usage: git-credential-bbtoken add"},
 		{"bad store", []string{"add", "https://bitbucket.org/ws/repo", "--store", "vault"}, repoTok, `--store "vault": use keyring or pass`},
+		{"login without consumer", []string{"login"}, "secret\n", "login needs --consumer KEY"},
+		{"login two hosts", []string{"login", "https://bitbucket.org", "https://bb.example.com", "--consumer", "K"}, "secret\n", "usage: git-credential-bbtoken login"},
+		{"login token as consumer", []string{"login", "--consumer", repoTok}, "secret\n", "looks like a token"},
+		{"logout two hosts", []string{"logout", "https://bitbucket.org", "https://bb.example.com"}, "", "usage: git-credential-bbtoken logout"},
 		{"env is no --store", []string{"add", "https://bitbucket.org/ws/repo", "--store", "env"}, repoTok, `--store "env"`},
 		{"store and from-env", []string{"add", "https://bitbucket.org/ws/repo", "--store", "pass", "--from-env", "TOK"}, "", "exclude each other"},
 		{"from-env empty", []string{"add", "https://bitbucket.org/ws/repo", "--from-env", ""}, "", "--from-env needs the name of a variable"},
@@ -435,6 +439,10 @@ func TestUserErrors(t *testing.T) {
 		{"kind not inferable", []string{"add", "https://bitbucket.org/ws/repo"}, "unknownprefix-0123456789\n", "cannot tell the token's kind"},
 		{"label with control characters", []string{"add", "https://bitbucket.org/ws/repo", "--label", "a\x1bb"}, repoTok + "\n", "invalid label"},
 		{"remove unknown id", []string{"remove", "deadbeef"}, "", "no such entry"},
+		{"login without a secret", []string{"login", "--consumer", "KEY", "--no-browser"}, "", "no consumer secret on stdin"},
+		{"login to a repository", []string{"login", "https://bitbucket.org/ws/repo", "--consumer", "KEY", "--no-browser"}, "consumer-secret\n", "a login is for a whole host"},
+		{"login with a remote callback", []string{"login", "--consumer", "KEY", "--callback", "https://example.com/cb"}, "consumer-secret\n", "needs a loopback URL with a port"},
+		{"logout without a login", []string{"logout"}, "", "no login for bitbucket.org"},
 		{"remove unknown URL", []string{"remove", "https://bitbucket.org/ws/none"}, "", "no such entry for https://bitbucket.org/ws/none"},
 		{"remove ssh URL", []string{"remove", "git@bitbucket.org:ws/repo.git"}, "", "no such entry"},
 		{"setup http host", []string{"setup", "--host", "http://bitbucket.example.com"}, "", "--host http://bitbucket.example.com: plain http"},
@@ -830,4 +838,29 @@ func TestUnknownWordOnTerminal(t *testing.T) {
 		ConfigDir: t.TempDir(), Secrets: memory.New(), IsTerminal: func() bool { return false }})
 	assert.Equal(t, ExitOK, code, "from git (stdin not a terminal) unknown operations are ignored")
 	assert.Empty(t, stderr.String())
+}
+
+// login --no-browser prints its instructions, then fails in one last line
+// on a redirect it cannot use, changing nothing.
+func TestLoginRefusesRedirects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, stdin, want string }{
+		{"no redirect", "consumer-secret\n", "no redirect URL or code"},
+		{"forged state", "consumer-secret\nhttp://127.0.0.1:53171/?code=x&state=forged\n", "state is not this login's"},
+		{"denied", "consumer-secret\nhttp://127.0.0.1:53171/?error=access_denied\n", "Bitbucket answered access_denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := seeded(t)
+			before := f.state()
+			r := f.run(tc.stdin, "login", "--consumer", "KEY", "--no-browser")
+			assert.Equal(t, ExitError, r.code)
+			assert.Empty(t, r.stdout)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			assert.Contains(t, lines[0], "Open this URL in a browser")
+			assert.Contains(t, lines[len(lines)-1], "git-credential-bbtoken: login: ")
+			assert.Contains(t, lines[len(lines)-1], tc.want)
+			assert.NotContains(t, r.stderr, "consumer-secret")
+			assertUnchanged(t, before, f.state())
+		})
+	}
 }

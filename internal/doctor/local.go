@@ -259,6 +259,15 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 		f.Subject = entrySubject(e)
 		expires, hasExpiry, expErr := e.ExpiresAt()
 		switch {
+		case e.State == store.StateNeedsLogin:
+			f.Level = Action
+			f.Message = "the login has ended: Bitbucket refused its refresh token (unused for months, revoked, or spent elsewhere), so it is no longer served"
+			consumer := ""
+			if e.OAuth != nil {
+				consumer = " --consumer " + e.OAuth.Consumer
+			}
+			f.Fix = Command + " login " + e.URL + consumer
+			out = append(out, f)
 		case e.State == store.StateRejected:
 			f.Level = Action
 			f.Message = "rejected: Bitbucket answered 401 for its own scope (revoked, expired or mistyped), so it is no longer served"

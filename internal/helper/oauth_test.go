@@ -169,3 +169,28 @@ func testOAuthRefresh(t *testing.T, newFixture func(*testing.T) *fixture) {
 	require.Empty(t, f.index().Entries)
 	require.Zero(t, f.secretCount())
 }
+
+// Endpoints follow the host: Data Center's under its context path; a
+// login is for a whole host.
+func TestOAuthStart(t *testing.T) {
+	f := newFixture(t)
+	f.mutate(func(ix *store.Index) {
+		ix.Hosts = map[string]store.HostConfig{"bb.example.com": {Flavor: "datacenter"}}
+	})
+	for _, tc := range []struct{ url, authorize string }{
+		{"https://bitbucket.org", "https://bitbucket.org/site/oauth2/authorize?"},
+		{"https://bb.example.com", "https://bb.example.com/rest/oauth2/latest/authorize?"},
+		{"https://bb.example.com/bitbucket", "https://bb.example.com/bitbucket/rest/oauth2/latest/authorize?"},
+	} {
+		flow, err := f.h.OAuthStart(tc.url, "KEY", "s3cret-consumer", "http://127.0.0.1:53171/", []string{"REPO_READ"}, nil)
+		require.NoError(t, err, tc.url)
+		assert.True(t, strings.HasPrefix(flow.AuthURL, tc.authorize), flow.AuthURL)
+		assert.NotContains(t, flow.AuthURL, "s3cret-consumer")
+	}
+	for _, u := range []string{"https://bitbucket.org/ws/repo", "https://bitbucket.org/ws", "https://bb.example.com/scm/PROJ/repo", "http://bitbucket.org"} {
+		_, err := f.h.OAuthStart(u, "KEY", "s3cret-consumer", "http://127.0.0.1:53171/", nil, nil)
+		assert.Error(t, err, u)
+	}
+	_, err := f.h.OAuthStart("https://bitbucket.org", "KEY", "", "http://127.0.0.1:53171/", nil, nil)
+	assert.Error(t, err, "no consumer secret")
+}

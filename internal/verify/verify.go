@@ -240,6 +240,10 @@ func (v *Verifier) plan(ctx context.Context, ix *store.Index, e store.Entry, che
 		p.skip = err.Error()
 		return p, nil
 	}
+	if e.Kind == store.KindOAuth {
+		p.skip = "a login: get renews its access token when git needs one (check it with git ls-remote)"
+		return p, nil
+	}
 	if p.auth, p.skip = authFor(&e, p.flavor); p.skip != "" {
 		return p, nil
 	}
