@@ -69,6 +69,10 @@ func (s *tokenServer) count() int {
 
 // loggedIn is a fixture logged in to the server's host (Cloud flavour).
 func loggedIn(t *testing.T, newFixture func(*testing.T) *fixture, ts *tokenServer) (*fixture, string) {
+	return loggedInAs(t, newFixture, ts, "cloud")
+}
+
+func loggedInAs(t *testing.T, newFixture func(*testing.T) *fixture, ts *tokenServer, flavor string) (*fixture, string) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(ts.handle))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -78,12 +82,14 @@ func loggedIn(t *testing.T, newFixture func(*testing.T) *fixture, ts *tokenServe
 	pool.AddCert(srv.Certificate())
 	f := newFixture(t)
 	host := strings.TrimPrefix(srv.URL, "https://")
-	f.mutate(func(ix *store.Index) { ix.Hosts = map[string]store.HostConfig{host: {Flavor: "cloud"}} })
+	f.mutate(func(ix *store.Index) { ix.Hosts = map[string]store.HostConfig{host: {Flavor: flavor}} })
 	f.h.OAuthHTTP = bbapi.New(bbapi.Options{RootCAs: pool, Redactor: f.h.Redactor, Now: func() time.Time { return f.now }})
 	f.remember("consumer-secret-9")
 	flow, err := f.h.OAuthStart(srv.URL, "KEY", "consumer-secret-9", "http://127.0.0.1:53171/", nil, f.h.OAuthHTTP)
 	require.NoError(t, err)
-	require.Contains(t, flow.AuthURL, srv.URL+"/site/oauth2/authorize?")
+	if flavor == "cloud" {
+		require.Contains(t, flow.AuthURL, srv.URL+"/site/oauth2/authorize?")
+	}
 	e, err := f.h.OAuthFinish(context.Background(), flow, "the-code", "")
 	require.NoError(t, err)
 	require.Equal(t, store.KindOAuth, e.Kind)
@@ -193,4 +199,21 @@ func TestOAuthStart(t *testing.T) {
 	}
 	_, err := f.h.OAuthStart("https://bitbucket.org", "KEY", "", "http://127.0.0.1:53171/", nil, nil)
 	assert.Error(t, err, "no consumer secret")
+}
+
+// Data Center: the access token goes as Bearer, to a git that offers
+// authtype; an older git is told why it gets nothing.
+func TestOAuthDataCenter(t *testing.T) {
+	ts := &tokenServer{live: map[string]bool{}, ttl: 3600}
+	f, host := loggedInAs(t, newFixture, ts, "datacenter")
+	exp := fmt.Sprintf("password_expiry_utc=%d", f.now.Truncate(time.Second).Add(time.Hour).Unix())
+	require.Equal(t, q("capability[]=authtype", exp, "authtype=Bearer", "credential=oauth-access-01-xxxxxxxx"),
+		f.get(q("capability[]=authtype", "protocol=https", "host="+host, "path=scm/proj/repo.git")))
+	f.notices.Reset()
+	require.Empty(t, f.get(q("protocol=https", "host="+host, "path=scm/proj/repo.git")))
+	require.Contains(t, f.notices.String(), "git 2.46")
+	// Renewed like Cloud's.
+	f.now = f.now.Add(time.Hour)
+	require.Contains(t, f.get(q("capability[]=authtype", "protocol=https", "host="+host, "path=scm/proj/repo.git")), "credential=oauth-access-02-xxxxxxxx")
+	require.Equal(t, 1, ts.count())
 }
