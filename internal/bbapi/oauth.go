@@ -1,6 +1,7 @@
 package bbapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -130,11 +131,12 @@ func CodeFrom(pasted, state string) (string, error) {
 
 // CodeFromQuery reads the redirect's query (the loopback listener's).
 func CodeFromQuery(q url.Values, state string) (string, error) {
-	if e := q.Get("error"); e != "" {
-		return "", fmt.Errorf("%w: Bitbucket answered %s%s", ErrDenied, oneLine(e, 80), describe(q.Get("error_description")))
-	}
+	// State first: only this login's redirect may end it, even with an error.
 	if q.Get("state") != state {
 		return "", fmt.Errorf("%w: the redirect's state is not this login's (an old or foreign redirect): start the login again", ErrDenied)
+	}
+	if e := q.Get("error"); e != "" {
+		return "", fmt.Errorf("%w: Bitbucket answered %s%s", ErrDenied, oneLine(e, 80), describe(q.Get("error_description")))
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -214,16 +216,17 @@ func (c *OAuthClient) token(ctx context.Context, form url.Values) (OAuthToken, e
 		return OAuthToken{}, fmt.Errorf("%w: %s answered %s", ErrUnreachable, c.Endpoints.Token, resp.Status)
 	case out.Error == "invalid_grant":
 		return OAuthToken{}, fmt.Errorf("%w%s", ErrInvalidGrant, describe(red.String(out.Desc)))
-	case out.Error == "invalid_client" || resp.StatusCode == http.StatusUnauthorized:
+	case out.Error == "invalid_client":
 		return OAuthToken{}, fmt.Errorf("%w (check the key, and the secret read on stdin)", ErrInvalidClient)
 	case resp.StatusCode != http.StatusOK || out.Error != "":
 		return OAuthToken{}, fmt.Errorf("the OAuth token endpoint %s answered %s%s", c.Endpoints.Token, resp.Status, describe(red.String(out.Error+" "+out.Desc)))
 	case out.Access == "":
 		return OAuthToken{}, fmt.Errorf("the OAuth token endpoint %s granted no access token", c.Endpoints.Token)
 	}
-	t := OAuthToken{Access: out.Access, Refresh: out.Refresh, Scopes: out.Scopes + out.Scope}
-	if out.ExpiresIn > 0 {
-		t.Expiry = c.HTTP.opts.Now().Add(time.Duration(out.ExpiresIn) * time.Second).UTC()
-	}
+	t := OAuthToken{Access: out.Access, Refresh: out.Refresh, Scopes: cmp.Or(out.Scope, out.Scopes)}
+	// Bitbucket always says; a token endpoint that does not is taken at
+	// the shortest lifetime Bitbucket grants (Data Center's hour).
+	expiresIn := time.Duration(cmp.Or(out.ExpiresIn, 3600)) * time.Second
+	t.Expiry = c.HTTP.opts.Now().Add(expiresIn).UTC()
 	return t, nil
 }

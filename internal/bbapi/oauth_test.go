@@ -47,6 +47,7 @@ func TestCodeFrom(t *testing.T) {
 		{"wrong state", "http://127.0.0.1:53171/?code=abc&state=EVIL", "", true},
 		{"no state", "http://127.0.0.1:53171/?code=abc", "", true},
 		{"denied", "http://127.0.0.1:53171/?error=access_denied&state=S", "", true},
+		{"an error, not ours", "http://127.0.0.1:53171/?error=access_denied&state=EVIL", "", true},
 		{"no code", "http://127.0.0.1:53171/?state=S", "", true},
 		{"empty", "\n", "", true},
 		{"prose", "I clicked allow", "", true},

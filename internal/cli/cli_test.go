@@ -847,7 +847,7 @@ func TestLoginRefusesRedirects(t *testing.T) {
 	for _, tc := range []struct{ name, stdin, want string }{
 		{"no redirect", "consumer-secret\n", "no redirect URL or code"},
 		{"forged state", "consumer-secret\nhttp://127.0.0.1:53171/?code=x&state=forged\n", "state is not this login's"},
-		{"denied", "consumer-secret\nhttp://127.0.0.1:53171/?error=access_denied\n", "Bitbucket answered access_denied"},
+		{"an error without this login's state", "consumer-secret\nhttp://127.0.0.1:53171/?error=access_denied\n", "state is not this login's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := seeded(t)

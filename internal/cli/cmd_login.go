@@ -49,7 +49,7 @@ func (r *runner) login(args []string) error {
 	if err != nil {
 		return err
 	}
-	flow, err := h.OAuthStart(hostURL, *consumer, secret, *callback, strings.Fields(strings.ReplaceAll(*scopes, ",", " ")), h.OAuthHTTP)
+	flow, err := h.OAuthStart(hostURL, *consumer, secret, *callback, strings.Fields(strings.ReplaceAll(*scopes, ",", " ")))
 	if err != nil {
 		return err
 	}

@@ -262,11 +262,7 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 		case e.State == store.StateNeedsLogin:
 			f.Level = Action
 			f.Message = "the login has ended: Bitbucket refused its refresh token (unused for months, revoked, or spent elsewhere), so it is no longer served"
-			consumer := ""
-			if e.OAuth != nil {
-				consumer = " --consumer " + e.OAuth.Consumer
-			}
-			f.Fix = Command + " login " + e.URL + consumer
+			f.Fix = helper.LoginCommand(&e)
 			out = append(out, f)
 		case e.State == store.StateRejected:
 			f.Level = Action

@@ -189,7 +189,7 @@ func unusable(r *request, c candidate, now time.Time) string {
 	e := c.e
 	switch {
 	case e.State == store.StateNeedsLogin:
-		return "the login has ended: run " + loginCommand(e)
+		return "the login has ended: run " + LoginCommand(e)
 	case e.State == store.StateRejected:
 		return "rejected (a 401 for its own scope; add it again to revive it)"
 	case r.repo != nil && rejectedFor(r, e):

@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ type OAuthFlow struct {
 
 // OAuthStart prepares a login to the host of hostURL with a consumer.
 // redirect is the consumer's callback URL.
-func (h *Helper) OAuthStart(hostURL, key, secret, redirect string, scopes []string, api *bbapi.Client) (*OAuthFlow, error) {
+func (h *Helper) OAuthStart(hostURL, key, secret, redirect string, scopes []string) (*OAuthFlow, error) {
 	ix, err := h.Store.Load()
 	if err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func (h *Helper) OAuthStart(hostURL, key, secret, redirect string, scopes []stri
 		return nil, err
 	}
 	h.Redactor.Add(secret)
-	c := &bbapi.OAuthClient{Endpoints: bbapi.OAuthEndpointsFor(f, sc.String()), Key: key, Secret: secret, HTTP: api}
+	c := &bbapi.OAuthClient{Endpoints: bbapi.OAuthEndpointsFor(f, sc.String()), Key: key, Secret: secret, HTTP: h.OAuthHTTP}
 	return &OAuthFlow{AuthURL: c.AuthorizeURL(redirect, state, p, scopes), State: state, Redirect: redirect, client: c, scope: sc, flavor: f, pkce: p}, nil
 }
 
@@ -93,9 +94,13 @@ func (h *Helper) OAuthFinish(ctx context.Context, flow *OAuthFlow, code, where s
 		return nil, err
 	}
 	now := h.now().UTC()
+	check, err := store.NewTokenCheck(tok.Access)
+	if err != nil {
+		return nil, err
+	}
 	e := store.Entry{
 		URL: flow.scope.String(), Kind: store.KindOAuth, State: store.StateActive, Created: now, Updated: now,
-		OAuth: &store.OAuthLogin{Consumer: flow.client.Key, TokenURL: flow.client.Endpoints.Token, AccessExpiry: tok.Expiry, Scopes: tok.Scopes},
+		OAuth: &store.OAuthLogin{Consumer: flow.client.Key, TokenURL: flow.client.Endpoints.Token, AccessExpiry: tok.Expiry, Scopes: tok.Scopes, AccessCheck: check},
 	}
 	if flow.flavor == bitbucket.Cloud {
 		e.Username = UserAccessToken
@@ -108,12 +113,14 @@ func (h *Helper) OAuthFinish(ctx context.Context, flow *OAuthFlow, code, where s
 			return err
 		}
 		for _, old := range slices.Clone(tx.Index.Entries) {
-			if old.Kind == store.KindOAuth && old.URL == e.URL && old.ID != e.ID {
+			if old.Kind == store.KindOAuth && old.URL == e.URL && !(old.ID == e.ID && old.Store == e.Store) {
 				if err := tx.Forget(old); err != nil {
 					return err
 				}
 			}
 		}
+		// A pass entry is rewritten in place: its old copy has its id.
+		tx.Index.Entries = slices.DeleteFunc(tx.Index.Entries, func(o store.Entry) bool { return o.ID == e.ID })
 		tx.Index.Entries = append(tx.Index.Entries, e)
 		tx.Changed()
 		added = &e
@@ -139,8 +146,14 @@ func (h *Helper) Logout(ctx context.Context, hostURL string) ([]store.Entry, err
 		if err != nil {
 			return err
 		}
+		if h.passInUse() || passCached(tx.Index) {
+			// A login kept in the password store that this index has not seen.
+			if _, _, err := h.passSync(ctx, tx.Index, func(s bitbucket.Scope) bool { return s.Host == sc.Host }, false); err != nil {
+				h.Trace.Printf("logout: %v", err)
+			}
+		}
 		for _, e := range slices.Clone(tx.Index.Entries) {
-			if e.Kind == store.KindOAuth && hostOf(e.URL) == sc.Host {
+			if e.Kind == store.KindOAuth && hostOf(e.URL) == sc.Host && e.URL == sc.String() {
 				if err := tx.Forget(e); err != nil {
 					return err
 				}
@@ -155,8 +168,8 @@ func (h *Helper) Logout(ctx context.Context, hostURL string) ([]store.Entry, err
 	return removed, err
 }
 
-// loginCommand is what revives a login.
-func loginCommand(e *store.Entry) string {
+// LoginCommand is what revives a login.
+func LoginCommand(e *store.Entry) string {
 	consumer := ""
 	if e.OAuth != nil {
 		consumer = " --consumer " + e.OAuth.Consumer
@@ -187,15 +200,25 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 	var val secretValue
 	var ended error
 	err := h.Store.Update(ctx, func(tx *store.Tx) error {
-		i := slices.IndexFunc(tx.Index.Entries, func(o store.Entry) bool {
-			return o.Kind == store.KindOAuth && o.URL == e.URL && o.OAuth != nil && e.OAuth != nil && o.OAuth.Consumer == e.OAuth.Consumer
-		})
+		find := func() int {
+			return slices.IndexFunc(tx.Index.Entries, func(o store.Entry) bool {
+				return o.Kind == store.KindOAuth && o.URL == e.URL && o.OAuth != nil && e.OAuth != nil && o.OAuth.Consumer == e.OAuth.Consumer
+			})
+		}
+		i := find()
+		if i < 0 && e.Store == store.StorePass {
+			// Read from the password store by this get, not cached yet.
+			if _, _, err := h.passSync(ctx, tx.Index, func(s bitbucket.Scope) bool { return s.String() == e.URL }, false); err != nil {
+				return err
+			}
+			i = find()
+		}
 		if i < 0 {
 			return fmt.Errorf("%w: the login for %s was removed meanwhile", store.ErrNoEntry, e.URL)
 		}
 		cur := tx.Index.Entries[i]
 		if cur.State == store.StateNeedsLogin {
-			ended = fmt.Errorf("%w: run %s", ErrNeedsLogin, loginCommand(&cur))
+			ended = fmt.Errorf("%w: run %s", ErrNeedsLogin, LoginCommand(&cur))
 			return nil
 		}
 		v, err := h.readSecret(tx.Secret, &cur)
@@ -213,7 +236,7 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 			tx.Index.Entries[i].State = store.StateNeedsLogin
 			tx.Index.Entries[i].Updated = h.now().UTC()
 			tx.Changed()
-			ended = fmt.Errorf("%w (%v): run %s", ErrNeedsLogin, err, loginCommand(&cur))
+			ended = fmt.Errorf("%w (%v): run %s", ErrNeedsLogin, err, LoginCommand(&cur))
 			return nil
 		}
 		if err != nil {
@@ -223,8 +246,15 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 		if tok.Refresh == "" {
 			tok.Refresh = v.OAuthRefreshToken // not rotated this time
 		}
+		check, err := store.NewTokenCheck(tok.Access)
+		if err != nil {
+			return err
+		}
 		next := cur
-		next.OAuth = &store.OAuthLogin{Consumer: cur.OAuth.Consumer, TokenURL: cur.OAuth.TokenURL, AccessExpiry: tok.Expiry, Scopes: cmpOr(tok.Scopes, cur.OAuth.Scopes)}
+		next.OAuth = &store.OAuthLogin{
+			Consumer: cur.OAuth.Consumer, TokenURL: cur.OAuth.TokenURL, AccessExpiry: tok.Expiry, Scopes: cmp.Or(tok.Scopes, cur.OAuth.Scopes),
+			AccessCheck: check, PrevCheck: cur.OAuth.AccessCheck,
+		}
 		next.Updated = h.now().UTC()
 		nv := oauthValue(&next, v.ConsumerSecret, tok)
 		h.Redactor.Add(tok.Access, tok.Refresh)
@@ -235,12 +265,15 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 		if err := h.place(tx, flavorOf(tx.Index, hostOf(cur.URL)), &next, cur.StoreName(), "", nv); err != nil {
 			return err
 		}
-		if next.ID != cur.ID || next.Store != cur.Store {
-			if err := tx.Forget(cur); err != nil {
+		// Roll forward: the index names the new secret before the old one
+		// goes (after the commit; a failed delete is left to the next
+		// write), so no crash or slow keyring loses what the server
+		// has already rotated.
+		tx.Index.Remove(cur.ID)
+		if cur.InKeyring() && next.ID != cur.ID {
+			if err := tx.ReleaseAfterCommit(cur.ID); err != nil {
 				return err
 			}
-		} else {
-			tx.Index.Remove(cur.ID)
 		}
 		tx.Index.Entries = append(tx.Index.Entries, next)
 		tx.Changed()
@@ -254,11 +287,4 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 		return nil, secretValue{}, ended
 	}
 	return out, val, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

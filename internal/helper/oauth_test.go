@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -85,7 +87,7 @@ func loggedInAs(t *testing.T, newFixture func(*testing.T) *fixture, ts *tokenSer
 	f.mutate(func(ix *store.Index) { ix.Hosts = map[string]store.HostConfig{host: {Flavor: flavor}} })
 	f.h.OAuthHTTP = bbapi.New(bbapi.Options{RootCAs: pool, Redactor: f.h.Redactor, Now: func() time.Time { return f.now }})
 	f.remember("consumer-secret-9")
-	flow, err := f.h.OAuthStart(srv.URL, "KEY", "consumer-secret-9", "http://127.0.0.1:53171/", nil, f.h.OAuthHTTP)
+	flow, err := f.h.OAuthStart(srv.URL, "KEY", "consumer-secret-9", "http://127.0.0.1:53171/", nil)
 	require.NoError(t, err)
 	if flavor == "cloud" {
 		require.Contains(t, flow.AuthURL, srv.URL+"/site/oauth2/authorize?")
@@ -188,16 +190,16 @@ func TestOAuthStart(t *testing.T) {
 		{"https://bb.example.com", "https://bb.example.com/rest/oauth2/latest/authorize?"},
 		{"https://bb.example.com/bitbucket", "https://bb.example.com/bitbucket/rest/oauth2/latest/authorize?"},
 	} {
-		flow, err := f.h.OAuthStart(tc.url, "KEY", "s3cret-consumer", "http://127.0.0.1:53171/", []string{"REPO_READ"}, nil)
+		flow, err := f.h.OAuthStart(tc.url, "KEY", "s3cret-consumer", "http://127.0.0.1:53171/", []string{"REPO_READ"})
 		require.NoError(t, err, tc.url)
 		assert.True(t, strings.HasPrefix(flow.AuthURL, tc.authorize), flow.AuthURL)
 		assert.NotContains(t, flow.AuthURL, "s3cret-consumer")
 	}
 	for _, u := range []string{"https://bitbucket.org/ws/repo", "https://bitbucket.org/ws", "https://bb.example.com/scm/PROJ/repo", "http://bitbucket.org"} {
-		_, err := f.h.OAuthStart(u, "KEY", "s3cret-consumer", "http://127.0.0.1:53171/", nil, nil)
+		_, err := f.h.OAuthStart(u, "KEY", "s3cret-consumer", "http://127.0.0.1:53171/", nil)
 		assert.Error(t, err, u)
 	}
-	_, err := f.h.OAuthStart("https://bitbucket.org", "KEY", "", "http://127.0.0.1:53171/", nil, nil)
+	_, err := f.h.OAuthStart("https://bitbucket.org", "KEY", "", "http://127.0.0.1:53171/", nil)
 	assert.Error(t, err, "no consumer secret")
 }
 
@@ -215,5 +217,91 @@ func TestOAuthDataCenter(t *testing.T) {
 	// Renewed like Cloud's.
 	f.now = f.now.Add(time.Hour)
 	require.Contains(t, f.get(q("capability[]=authtype", "protocol=https", "host="+host, "path=scm/proj/repo.git")), "credential=oauth-access-02-xxxxxxxx")
+	require.Equal(t, 1, ts.count())
+}
+
+// What review found: a second login in place, git's store of tokens the
+// login issued (with state, after a parallel refresh, within the renewal
+// window), needs-login said on every get, a login another machine wrote.
+func TestOAuthStoreAndRelogin(t *testing.T) { eachStore(t, testOAuthStoreAndRelogin) }
+
+func testOAuthStoreAndRelogin(t *testing.T, newFixture func(*testing.T) *fixture) {
+	ts := &tokenServer{live: map[string]bool{}, ttl: 7200}
+	f, host := loggedIn(t, newFixture, ts)
+	ctx := context.Background()
+	in := q("protocol=https", "host="+host, "path=ws/repo.git")
+	storeOf := func(access string, extra ...string) string {
+		return q(append([]string{"capability[]=state", "protocol=https", "host=" + host, "path=ws/repo.git", "username=x-token-auth", "password=" + access}, extra...)...)
+	}
+
+	// Logging in again replaces the login (same name in a password store).
+	flow, err := f.h.OAuthStart("https://"+host, "KEY", "consumer-secret-9", "http://127.0.0.1:53171/", nil)
+	require.NoError(t, err)
+	_, err = f.h.OAuthFinish(ctx, flow, "the-code", "")
+	require.NoError(t, err)
+	require.Len(t, f.index().Entries, 1)
+	require.Contains(t, f.get(in), "password=oauth-access-02-xxxxxxxx")
+	id := f.index().Entries[0].ID
+
+	// git's store of what get served, with state (git 2.46): no copy.
+	f.store(storeOf("oauth-access-02-xxxxxxxx", "state[]=bbtoken:id="+id))
+	require.Empty(t, f.storedEntries())
+
+	// Within the renewal window, store never refreshes and keeps no copy.
+	f.now = f.now.Add(2*time.Hour - time.Minute)
+	f.store(storeOf("oauth-access-02-xxxxxxxx"))
+	require.Zero(t, ts.count(), "store refreshed the login")
+	require.Empty(t, f.storedEntries())
+
+	// A parallel get renewed it meanwhile: the old token is still the
+	// login's, not a credential to keep.
+	require.Contains(t, f.get(in), "password=oauth-access-03-xxxxxxxx")
+	f.store(storeOf("oauth-access-02-xxxxxxxx"))
+	require.Empty(t, f.storedEntries())
+
+	// Ended: every get says so, in one line.
+	ts.mu.Lock()
+	ts.live = map[string]bool{}
+	ts.mu.Unlock()
+	f.now = f.now.Add(3 * time.Hour)
+	for range 2 {
+		f.notices.Reset()
+		require.Empty(t, f.get(in))
+		require.Equal(t, 1, strings.Count(f.notices.String(), "git-credential-bbtoken login https://"+host), f.notices.String())
+	}
+}
+
+// A refresh is never rolled back once the server has rotated the refresh
+// token: a keyring that cannot delete the old item only leaves it for the
+// next write.
+func TestOAuthRefreshSurvivesAFailedDelete(t *testing.T) {
+	ts := &tokenServer{live: map[string]bool{}, ttl: 7200}
+	f, host := loggedIn(t, newFixture, ts)
+	in := q("protocol=https", "host="+host, "path=ws/repo.git")
+	f.h.Store.Secrets = noDeletes{f.sec}
+	f.now = f.now.Add(2 * time.Hour)
+	require.Contains(t, f.get(in), "password=oauth-access-02-xxxxxxxx")
+	require.Equal(t, 2, f.sec.Len(), "the old item is left")
+	f.h.Store.Secrets = f.sec
+	require.Contains(t, f.get(in), "password=oauth-access-02-xxxxxxxx")
+	f.mutate(func(*store.Index) {}) // any write finishes the journal
+	require.Equal(t, 1, f.sec.Len(), "the next write did not delete the old item")
+	require.Contains(t, f.get(in), "password=oauth-access-02-xxxxxxxx")
+}
+
+// noDeletes is a keyring whose deletes time out.
+type noDeletes struct{ *countingSecrets }
+
+func (noDeletes) Delete(context.Context, string) error { return secrets.ErrTimeout }
+
+// A login kept in a password store, read on a machine that never saw it
+// (a pull, a lost index): its expired access token is renewed first.
+func TestOAuthPassLoginOnAnotherMachine(t *testing.T) {
+	ts := &tokenServer{live: map[string]bool{}, ttl: 7200}
+	f, host := loggedIn(t, newPassFixture, ts)
+	require.NoError(t, os.Remove(f.h.Store.Path()))
+	f.mutate(func(ix *store.Index) { ix.Hosts = map[string]store.HostConfig{host: {Flavor: "cloud"}} })
+	f.now = f.now.Add(2 * time.Hour)
+	require.Contains(t, f.get(q("protocol=https", "host="+host, "path=ws/repo.git")), "password=oauth-access-02-xxxxxxxx", f.trace.String())
 	require.Equal(t, 1, ts.count())
 }

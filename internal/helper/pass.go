@@ -296,7 +296,12 @@ func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (stor
 		return store.Entry{}, secretValue{}, err
 	}
 	v := passSecret(&e, plaintext)
-	h.Redactor.Add(v.Password, v.Credential, v.OAuthRefreshToken)
+	h.Redactor.Add(v.Password, v.Credential, v.OAuthRefreshToken, v.ConsumerSecret)
+	if e.OAuth != nil {
+		if e.OAuth.AccessCheck, err = store.NewTokenCheck(v.Password + v.Credential); err != nil {
+			return store.Entry{}, secretValue{}, err
+		}
+	}
 	if e.Kind != store.KindStored {
 		if err := checkToken(credential.Secret(b.Secret)); err != nil {
 			return store.Entry{}, secretValue{}, err

@@ -189,6 +189,9 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 	for _, c := range cands {
 		if c.reason != "" {
 			h.Trace.Printf("get: skip %s (%s %s): %s", c.e.ID, c.e.Kind, c.e.URL, c.reason)
+			if c.e.State == store.StateNeedsLogin {
+				h.notice("%s: %s", c.e.URL, c.reason)
+			}
 			if c.reason == reasonNeedsAuthtype && c.e.Added() && !warnedBearer {
 				warnedBearer = true
 				h.notice("%s has a Data Center %s token, which works only as a Bearer token: git 2.46 or newer is needed to send it", c.e.URL, c.e.Kind)
@@ -224,6 +227,18 @@ func (h *Helper) get(ctx context.Context, r *request) (a *credential.Credential,
 // passBudget bounds what one get spends decrypting pass entries.
 const passBudget = 15 * time.Second
 
+// loginIssued reports whether a login on the request's host issued the
+// token git hands back (it may have been renewed since).
+func (h *Helper) loginIssued(ix *store.Index, r *request, g secretValue) bool {
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		if e.Kind == store.KindOAuth && hostOf(e.URL) == r.host && e.OAuth.Issued(g.Password+g.Credential) {
+			return true
+		}
+	}
+	return false
+}
+
 // passReads is what one command decrypted from the password store (by
 // entry id) and the first entry it could not read.
 type passReads struct {
@@ -242,6 +257,25 @@ const skipMissing = "its secret is missing (being replaced, or `repair` reports 
 // may answer). spare, when it holds for the entry, spares the read (store's
 // check): v is then empty. Other errors (the keyring's) end the command.
 func (h *Helper) candidateSecret(ctx, passCtx context.Context, ix *store.Index, r *request, c *candidate, pass *passReads, spare func(*store.Entry) bool) (v secretValue, skip string, err error) {
+	v, skip, err = h.readCandidate(ctx, passCtx, ix, r, c, pass, spare)
+	if err != nil || skip != "" || c.e.Kind != store.KindOAuth {
+		return v, skip, err
+	}
+	// A login whose access token is about to die: renewed first.
+	e, nv, ferr := h.fresh(ctx, c.e, v)
+	if ferr != nil {
+		// A login that ended, or a refresh that got no answer: one
+		// line, nothing served, git goes on (and the next get tries
+		// again unless the login ended).
+		h.notice("%s: %v", c.e.URL, ferr)
+		return v, ferr.Error(), nil
+	}
+	*c.e = *e
+	return nv, "", nil
+}
+
+// readCandidate is candidateSecret without renewing a login.
+func (h *Helper) readCandidate(ctx, passCtx context.Context, ix *store.Index, r *request, c *candidate, pass *passReads, spare func(*store.Entry) bool) (v secretValue, skip string, err error) {
 	if c.e.Store == store.StorePass && c.e.Stamp == "" {
 		if pass.read, err = h.passChosen(passCtx, ix, c.e, pass.read); err != nil {
 			pass.err = cmp.Or(pass.err, err)
@@ -259,17 +293,6 @@ func (h *Helper) candidateSecret(ctx, passCtx context.Context, ix *store.Index, 
 		return v, "", nil
 	}
 	v, err = h.readSecret(h.keyring(ctx), c.e)
-	if err == nil && c.e.Kind == store.KindOAuth {
-		e, nv, ferr := h.fresh(ctx, c.e, v)
-		if ferr != nil {
-			// A login that ended, or a refresh that got no answer: one
-			// line, nothing served, git goes on (and the next get tries
-			// again unless the login ended).
-			h.notice("%s: %v", c.e.URL, ferr)
-			return v, ferr.Error(), nil
-		}
-		*c.e, v = *e, nv
-	}
 	switch {
 	case errors.Is(err, store.ErrEnvUnset):
 		return v, err.Error(), nil
@@ -436,6 +459,10 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	if err != nil || unchanged {
 		return err
 	}
+	if h.loginIssued(ix, r, g) {
+		h.Trace.Printf("store: nothing stored: a token a login issued (the login renews its own)")
+		return nil
+	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {
 		r.bind(tx.Index) // the index as it is now, under the lock
 		if _, changed, err := h.passFor(ctx, tx.Index, r, false); err != nil {
@@ -453,6 +480,9 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 	read := h.keyring(ctx)
 	if id := ourState(r.q); id != "" {
 		if e, ok := ix.Find(id); ok {
+			if e.Kind == store.KindOAuth {
+				return e.OAuth.Issued(g.Password + g.Credential), nil
+			}
 			if h.checked(e, g) {
 				return true, nil
 			}
@@ -467,8 +497,18 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 		}
 		// Only the first usable candidate is what get answers; like get,
 		// skip one whose secret is missing or cannot be read.
+		if c.e.Kind == store.KindOAuth {
+			// The login renews its own tokens: what it issued is no copy
+			// to keep, and store never refreshes (get does).
+			if c.e.Store == store.StorePass && c.e.Stamp == "" {
+				if _, skip, err := h.readCandidate(ctx, ctx, ix, r, &c, &pass, nil); err != nil || skip != "" {
+					return false, err
+				}
+			}
+			return c.e.OAuth.Issued(g.Password + g.Credential), nil
+		}
 		spared := false
-		v, skip, err := h.candidateSecret(ctx, ctx, ix, r, &c, &pass, func(e *store.Entry) bool {
+		v, skip, err := h.readCandidate(ctx, ctx, ix, r, &c, &pass, func(e *store.Entry) bool {
 			spared = h.checked(e, g)
 			return spared
 		})

@@ -86,8 +86,15 @@ func browser(ctx context.Context, o Options, authURL, state string) (string, err
 			http.NotFound(w, r)
 			return
 		}
-		code, err := bbapi.CodeFromQuery(r.URL.Query(), state)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if r.URL.Query().Get("state") != state {
+			// Not this login's redirect (another local program, a stale
+			// tab): refused, and the login keeps waiting for its own.
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintln(w, "git-credential-bbtoken: not the redirect this login waits for.")
+			return
+		}
+		code, err := bbapi.CodeFromQuery(r.URL.Query(), state)
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintln(w, "git-credential-bbtoken: the login did not succeed; see the terminal.")

@@ -41,10 +41,10 @@ func parts(head string) (n int, data string, ok bool) {
 }
 
 func (s *split) Set(ctx context.Context, id, value string) (string, error) {
-	if len(value) <= s.max {
+	room := s.max - len(splitMark) - 3 // "NN:"
+	if len(value) <= s.max || room < 1 {
 		return s.b.Set(ctx, id, value)
 	}
-	room := s.max - len(splitMark) - 3 // "NN:"
 	var chunks []string
 	for v := value; v != ""; {
 		n := min(room, len(v))
@@ -108,9 +108,16 @@ func (s *split) Delete(ctx context.Context, id string) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	n, _, _ := parts(head)
+	n, _, ok := parts(head)
+	if !ok {
+		n = 64 // no head (a write cut short): look for the parts it left
+	}
 	for i := 2; i <= n; i++ {
-		if err := s.b.Delete(ctx, partID(id, i)); err != nil && !errors.Is(err, ErrNotFound) {
+		err := s.b.Delete(ctx, partID(id, i))
+		if !ok && errors.Is(err, ErrNotFound) {
+			break
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}

@@ -35,6 +35,21 @@ func NewCheck(raw string) (string, error) {
 	return checkVersion + ":" + b64.EncodeToString(salt[:]) + ":" + b64.EncodeToString(checkMAC(salt[:], raw)), nil
 }
 
+// NewTokenCheck returns the check of a token the server issued at random
+// (an OAuth access token), which no dictionary could find: unlike
+// NewCheck, it does not ask whether the value has a known token format.
+func NewTokenCheck(raw string) (string, error) {
+	var salt [16]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return "", err
+	}
+	return checkVersion + ":" + b64.EncodeToString(salt[:]) + ":" + b64.EncodeToString(checkMAC(salt[:], raw)), nil
+}
+
+// CheckMatches reports whether check (from NewCheck or NewTokenCheck)
+// recognises raw.
+func CheckMatches(check, raw string) bool { return check != "" && checkMatches(check, raw) }
+
 func checkMAC(salt []byte, raw string) []byte {
 	m := hmac.New(sha256.New, salt)
 	m.Write([]byte(raw))

@@ -115,6 +115,18 @@ type OAuthLogin struct {
 	TokenURL     string    `json:"token_url"`     // where the refresh goes
 	AccessExpiry time.Time `json:"access_expiry"` // when the access token in the secret dies; zero: refresh first
 	Scopes       string    `json:"scopes,omitempty"`
+	// Checks of the access token and of the one before it (see
+	// NewTokenCheck): git's store after a success recognises a token the
+	// login issued, even one a parallel refresh has just replaced, and
+	// keeps no copy of it.
+	AccessCheck string `json:"access_check,omitempty"`
+	PrevCheck   string `json:"prev_check,omitempty"`
+}
+
+// Issued reports whether the login issued the access token raw (the
+// current one or the one before).
+func (o *OAuthLogin) Issued(raw string) bool {
+	return o != nil && (CheckMatches(o.AccessCheck, raw) || CheckMatches(o.PrevCheck, raw))
 }
 
 // upgrade moves what older versions wrote into today's fields.

@@ -284,6 +284,7 @@ type Tx struct {
 	changed     bool
 	written     []string // secrets set in this Tx, deleted again if it fails
 	deleteAfter []string
+	release     []string // secrets to delete once the index no longer names them (ReleaseAfterCommit)
 }
 
 // Update runs fn on the locked index and saves it if fn called Changed.
@@ -383,8 +384,15 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	crashpoint.Reached(crashpoint.IndexSaved)
-	// Committed: this Tx's intents are done.
+	// Committed: this Tx's intents are done; secrets released by it are
+	// deleted now, or, if that fails, by the next write (they stay in the
+	// journal as secrets no entry names).
 	done := append(slices.Clone(tx.written), deleteIntents(doomed)...)
+	for _, id := range tx.release {
+		if err := s.Secrets.Delete(ctx, id); err == nil || errors.Is(err, secrets.ErrNotFound) {
+			done = append(done, id)
+		}
+	}
 	left := slices.DeleteFunc(slices.Clone(tx.journal), func(j string) bool { return slices.Contains(done, j) })
 	if len(left) != len(tx.journal) {
 		return s.writeJournal(left)
@@ -519,6 +527,19 @@ func (tx *Tx) SetSecret(id, secret string) (hint string, err error) {
 // longer names it.
 func (tx *Tx) DeleteSecretAfterCommit(id string) {
 	tx.deleteAfter = append(tx.deleteAfter, id)
+}
+
+// ReleaseAfterCommit deletes a keyring secret only after the index that
+// no longer names it is saved: for a secret replaced by one the index must
+// keep whatever happens (an OAuth refresh: the server has already spent
+// the old refresh token). It is journaled first, so a crash, or a delete
+// that fails, leaves it for the next write to delete.
+func (tx *Tx) ReleaseAfterCommit(id string) error {
+	if err := tx.setJournal(append(slices.Clone(tx.journal), id)); err != nil {
+		return err
+	}
+	tx.release = append(tx.release, id)
+	return nil
 }
 
 // Forget removes an entry from the index and its secret once the index
