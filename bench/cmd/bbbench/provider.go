@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -57,14 +56,6 @@ func (b *bench) providerGet() error {
 	if r := res[1]; r.Failed > 0 {
 		fmt.Fprintf(&s, "\nlibsecret get failed %d of %d runs here (not timed), the first with: %s\n", r.Failed, r.Failed+len(r.Samples), r.FirstFailure)
 	}
-	f, err := os.OpenFile(b.out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(s.String()); err != nil {
-		f.Close()
-		return err
-	}
 	fmt.Printf("%s: bbtoken get median %s, libsecret get median %s\n", version, ms(res[0].Median()), ms(res[1].Median()))
-	return f.Close()
+	return b.appendReport(s.String())
 }
