@@ -12,6 +12,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
 	"github.com/bbtoken/git-credential-bbtoken/internal/login"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
 func (r *runner) login(args []string) error {
@@ -64,6 +65,13 @@ func (r *runner) login(args []string) error {
 	}
 	fmt.Fprintln(r.env.Stdout, e.ID)
 	fmt.Fprintf(r.env.Stderr, "logged in to %s with consumer %s (%s); the access token is renewed when git needs it\n", e.URL, *consumer, e.StoreName())
+	if ix, err := h.Store.Load(); err == nil {
+		for _, o := range ix.Entries {
+			if o.URL == e.URL && o.Kind != store.KindOAuth && o.Kind != store.KindStored {
+				fmt.Fprintf(r.env.Stderr, "note: the %s token %s for %s is used before the login (tokens added by hand win); `git-credential-bbtoken remove %s` to use the login\n", o.Kind, o.ID, o.URL, o.ID)
+			}
+		}
+	}
 	return nil
 }
 
