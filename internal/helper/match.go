@@ -27,6 +27,9 @@ const (
 // every helper).
 const StatePrefix = "bbtoken:id="
 
+// StateLogin marks an answer from an OAuth login in state[].
+const StateLogin = "bbtoken:login"
+
 // ErrBadRequest is a request git should never send: no protocol or no host.
 var ErrBadRequest = errors.New("invalid credential request")
 

@@ -305,3 +305,18 @@ func TestOAuthPassLoginOnAnotherMachine(t *testing.T) {
 	require.Contains(t, f.get(q("protocol=https", "host="+host, "path=ws/repo.git")), "password=oauth-access-02-xxxxxxxx", f.trace.String())
 	require.Equal(t, 1, ts.count())
 }
+
+// get marks a login's answer in state[]; git's store of it keeps nothing
+// even when the login is gone meanwhile (logout while git ran).
+func TestOAuthStoreAfterLogout(t *testing.T) {
+	ts := &tokenServer{live: map[string]bool{}, ttl: 7200}
+	f, host := loggedIn(t, newFixture, ts)
+	a := f.get(q("capability[]=state", "protocol=https", "host="+host, "path=ws/repo.git"))
+	require.Contains(t, a, "state[]=bbtoken:login\n")
+	_, err := f.h.Logout(context.Background(), "https://"+host)
+	require.NoError(t, err)
+	id, _, _ := strings.Cut(strings.SplitN(a, "state[]=bbtoken:id=", 2)[1], "\n")
+	f.store(q("capability[]=state", "protocol=https", "host="+host, "path=ws/repo.git", "username=x-token-auth",
+		"password=oauth-access-01-xxxxxxxx", "state[]=bbtoken:id="+id, "state[]=bbtoken:login"))
+	require.Empty(t, f.index().Entries, "git's store kept a copy of a login's token")
+}

@@ -360,6 +360,12 @@ func (h *Helper) answer(q *credential.Credential, e *store.Entry, v secretValue)
 	if q.HasCapability("state") {
 		a.Capabilities = append(a.Capabilities, "state")
 		a.State = []string{StatePrefix + e.ID}
+		if e.Kind == store.KindOAuth {
+			// git's store then knows, whatever became of the login
+			// meanwhile (logout, a new login), that this is no
+			// credential to keep.
+			a.State = append(a.State, StateLogin)
+		}
 	}
 	if e.AuthType != "" {
 		a.AuthType = e.AuthType
@@ -432,6 +438,8 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	}
 	switch {
 	case skip != "":
+	case slices.Contains(q.State, StateLogin):
+		skip = "a token a login issued (the login renews its own)"
 	case q.Ephemeral:
 		skip = "ephemeral credential"
 	case q.PasswordExpiryUTC != 0 && store.ClampExpiry(q.PasswordExpiryUTC) <= h.now().Unix():
@@ -502,7 +510,9 @@ func (h *Helper) alreadyServed(ctx context.Context, ix *store.Index, r *request,
 			// to keep, and store never refreshes (get does).
 			if c.e.Store == store.StorePass && c.e.Stamp == "" {
 				if _, skip, err := h.readCandidate(ctx, ctx, ix, r, &c, &pass, nil); err != nil || skip != "" {
-					return false, err
+					// Cannot tell whether the login issued it: keep nothing.
+					h.Trace.Printf("store: nothing stored: the login %s could not be read (%s%v)", c.e.ID, skip, err)
+					return true, nil
 				}
 			}
 			return c.e.OAuth.Issued(g.Password + g.Credential), nil
