@@ -363,10 +363,10 @@ func (s *Service) openSession(algorithm string, _ dbus.Variant) (dbus.Variant, d
 		if err := s.enter(MethodClose); err != nil {
 			return err
 		}
-		_ = s.conn.ExportMethodTable(nil, path, ifaceSession)
+		_ = s.export(nil, path, ifaceSession)
 		return nil
 	}
-	if err := s.conn.ExportMethodTable(map[string]any{"Close": closeSession}, path, ifaceSession); err != nil {
+	if err := s.export(map[string]any{"Close": closeSession}, path, ifaceSession); err != nil {
 		return dbus.MakeVariant(""), noPrompt, dbus.MakeFailedError(err)
 	}
 	return dbus.MakeVariant(""), path, nil
@@ -406,7 +406,7 @@ func (s *Service) newPrompt(work func() dbus.Variant) (dbus.ObjectPath, *dbus.Er
 		}
 		return nil
 	}
-	if err := s.conn.ExportMethodTable(map[string]any{"Prompt": prompt}, path, ifacePrompt); err != nil {
+	if err := s.export(map[string]any{"Prompt": prompt}, path, ifacePrompt); err != nil {
 		return noPrompt, dbus.MakeFailedError(err)
 	}
 	return path, nil
@@ -447,7 +447,7 @@ func (s *Service) unlock(objects []dbus.ObjectPath) ([]dbus.ObjectPath, dbus.Obj
 		_ = s.conn.Emit(path, ifacePrompt+".Completed", true, dbus.MakeVariant([]dbus.ObjectPath{}))
 		return nil
 	}
-	if err := s.conn.ExportMethodTable(map[string]any{"Prompt": prompt, "Dismiss": dismiss}, path, ifacePrompt); err != nil {
+	if err := s.export(map[string]any{"Prompt": prompt, "Dismiss": dismiss}, path, ifacePrompt); err != nil {
 		return nil, noPrompt, dbus.MakeFailedError(err)
 	}
 	return []dbus.ObjectPath{}, path, nil
@@ -560,10 +560,10 @@ func (s *Service) store(label string, attrs map[string]string, secret string) (d
 	propMethods := map[string]any{
 		"Get": func(iface, name string) (dbus.Variant, *dbus.Error) { return s.itemProperty(path, iface, name) },
 	}
-	if err := s.conn.ExportMethodTable(methods, path, ifaceItem); err != nil {
+	if err := s.export(methods, path, ifaceItem); err != nil {
 		return noPrompt, dbus.MakeFailedError(err)
 	}
-	if err := s.conn.ExportMethodTable(propMethods, path, ifaceProperties); err != nil {
+	if err := s.export(propMethods, path, ifaceProperties); err != nil {
 		return noPrompt, dbus.MakeFailedError(err)
 	}
 	s.mu.Lock()
@@ -630,8 +630,8 @@ func (s *Service) deleteItem(path dbus.ObjectPath) (dbus.ObjectPath, *dbus.Error
 		s.mu.Lock()
 		delete(s.items, path)
 		s.mu.Unlock()
-		_ = s.conn.ExportMethodTable(nil, path, ifaceItem)
-		_ = s.conn.ExportMethodTable(nil, path, ifaceProperties)
+		_ = s.export(nil, path, ifaceItem)
+		_ = s.export(nil, path, ifaceProperties)
 		return dbus.MakeVariant("")
 	}
 	if viaPrompt {
@@ -683,4 +683,16 @@ func (s *Service) getSecrets(paths []dbus.ObjectPath, session dbus.ObjectPath) (
 		}
 	}
 	return out, nil
+}
+
+// exportMu makes exports one at a time: godbus 5.2 reads its object map
+// without its lock while exporting, so exports from concurrent calls (two
+// clients creating items at once) race.
+var exportMu sync.Mutex
+
+// export is conn.ExportMethodTable under exportMu.
+func (s *Service) export(methods map[string]any, path dbus.ObjectPath, iface string) error {
+	exportMu.Lock()
+	defer exportMu.Unlock()
+	return s.conn.ExportMethodTable(methods, path, iface)
 }
