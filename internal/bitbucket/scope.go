@@ -86,6 +86,16 @@ func (s Scope) String() string {
 	return "https://" + s.Host + "/" + s.Path
 }
 
+// ScopeHost is the host of a scope as the index records it (Scope.String),
+// or "" when it does not parse.
+func ScopeHost(scopeURL string) string {
+	sc, err := ParseScope(scopeURL)
+	if err != nil {
+		return ""
+	}
+	return sc.Host
+}
+
 // Segments splits the path; nil for a host-wide scope.
 func (s Scope) Segments() []string {
 	if s.Path == "" {

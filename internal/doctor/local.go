@@ -305,13 +305,13 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 			f.Fix = "upgrade git to 2.46 or newer"
 			out = append(out, f)
 		}
-		if keyringOK && e.InKeyring() && helper.FlavorOf(ix, hostOf(e)) == bitbucket.Cloud && e.AuthType == "" {
+		if keyringOK && e.InKeyring() && helper.FlavorOf(ix, bitbucket.ScopeHost(e.URL)) == bitbucket.Cloud && e.AuthType == "" {
 			if raw, err := d.Store.Secret(ctx, &e); err == nil && isAppPassword(e, raw) {
 				f := base
 				f.Subject = entrySubject(e)
 				f.Level = Action
 				f.Message = "holds an app password (ATBB…): " + bitbucket.AppPasswordsEnded
-				f.Fix = bitbucket.ReplaceAppPassword(Command, "https://"+hostOf(e), "") + ", then " + Command + " remove " + e.ID
+				f.Fix = bitbucket.ReplaceAppPassword(Command, "https://"+bitbucket.ScopeHost(e.URL), "") + ", then " + Command + " remove " + e.ID
 				out = append(out, f)
 			}
 		}
@@ -323,14 +323,6 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 		out = append(out, f)
 	}
 	return out
-}
-
-func hostOf(e store.Entry) string {
-	sc, err := bitbucket.ParseScope(e.URL)
-	if err != nil {
-		return ""
-	}
-	return sc.Host
 }
 
 // isAppPassword decodes an entry's keyring value and checks its password.

@@ -153,7 +153,7 @@ func (h *Helper) Logout(ctx context.Context, hostURL string) ([]store.Entry, err
 			}
 		}
 		for _, e := range slices.Clone(tx.Index.Entries) {
-			if e.Kind == store.KindOAuth && hostOf(e.URL) == sc.Host && e.URL == sc.String() {
+			if e.Kind == store.KindOAuth && e.URL == sc.String() {
 				if err := tx.Forget(e); err != nil {
 					return err
 				}
@@ -262,7 +262,7 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 		// written (and the index committed) before the access token is
 		// served. A crash in between leaves the old, spent one: the next
 		// get is refused and says to log in again.
-		if err := h.place(tx, flavorOf(tx.Index, hostOf(cur.URL)), &next, cur.StoreName(), "", nv); err != nil {
+		if err := h.place(tx, flavorOf(tx.Index, bitbucket.ScopeHost(cur.URL)), &next, cur.StoreName(), "", nv); err != nil {
 			return err
 		}
 		// Roll forward: the index names the new secret before the old one

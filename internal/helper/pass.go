@@ -258,7 +258,7 @@ func (h *Helper) passEntry(ix *store.Index, name, plaintext, stamp string) (stor
 	}
 	e.Stamp = stamp
 	b := passstore.ParseBody(plaintext)
-	f := flavorOf(ix, hostOf(e.URL))
+	f := flavorOf(ix, bitbucket.ScopeHost(e.URL))
 	if k, ok := b.Get("kind"); ok && store.Kind(k) != e.Kind {
 		return store.Entry{}, secretValue{}, fmt.Errorf("its kind line says %s, its name %s", k, e.Kind)
 	}
@@ -336,11 +336,6 @@ func oauthLines(b passstore.Body) (*store.OAuthLogin, error) {
 
 func sameUser(f bitbucket.Flavor, a, b string) bool {
 	return a == b || f == bitbucket.Cloud && bitbucket.EqualFoldASCII(a, b)
-}
-
-func hostOf(url string) string {
-	sc, _ := bitbucket.ParseScope(url)
-	return sc.Host
 }
 
 // passRead decrypts one entry and validates it.

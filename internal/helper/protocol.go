@@ -232,7 +232,7 @@ const passBudget = 15 * time.Second
 func (h *Helper) loginIssued(ix *store.Index, r *request, g secretValue) bool {
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
-		if e.Kind == store.KindOAuth && hostOf(e.URL) == r.host && e.OAuth.Issued(g.Password+g.Credential) {
+		if e.Kind == store.KindOAuth && bitbucket.ScopeHost(e.URL) == r.host && e.OAuth.Issued(g.Password+g.Credential) {
 			return true
 		}
 	}
@@ -710,7 +710,7 @@ func (h *Helper) Erase(ctx context.Context, q *credential.Credential) error {
 
 func (h *Helper) anyOnHost(ix *store.Index, host string) bool {
 	for i := range ix.Entries {
-		if sc, err := bitbucket.ParseScope(ix.Entries[i].URL); err == nil && sc.Host == host {
+		if bitbucket.ScopeHost(ix.Entries[i].URL) == host {
 			return true
 		}
 	}

@@ -109,7 +109,7 @@ func isKeyringFault(err error) bool {
 // its slot (scope, kind and user name), or another token is (which import
 // never replaces).
 func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Result, o Options) {
-	flavor := helper.FlavorOf(ix, hostOf(res.Scope))
+	flavor := helper.FlavorOf(ix, bitbucket.ScopeHost(res.Scope))
 	want := store.Entry{URL: res.Scope, Kind: res.Kind, Username: helper.AddedUsername(flavor, res.Kind, res.Username)}
 	for _, e := range ix.Entries {
 		if !helper.SameIdentity(flavor, &e, &want) {
@@ -144,14 +144,6 @@ func importOne(ctx context.Context, h *helper.Helper, ix *store.Index, res *Resu
 		return
 	}
 	res.Imported, res.ID = true, added.ID
-}
-
-func hostOf(scope string) string {
-	sc, err := bitbucket.ParseScope(scope)
-	if err != nil {
-		return ""
-	}
-	return sc.Host
 }
 
 func samePassword(e store.Entry, raw, pw string) bool {
