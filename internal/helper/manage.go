@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -83,7 +82,7 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 		decide := o
 		if o.FromEnv != "" {
 			// The variable, if set now, only tells the kind.
-			decide.Token = credential.Secret(h.getenv(o.FromEnv))
+			decide.Token = credential.Secret(h.Store.Env(o.FromEnv))
 		}
 		kind, username, authType, err := decideKind(decide, scope, flavor)
 		if err != nil {
@@ -196,13 +195,6 @@ func CheckEnvName(name string) error {
 		return fmt.Errorf("%w: %q (letters, digits and '_', not starting with a digit, e.g. BITBUCKET_REPO_TOKEN)", ErrBadEnvName, name)
 	}
 	return nil
-}
-
-func (h *Helper) getenv(name string) string {
-	if h.Store.Getenv != nil {
-		return h.Store.Getenv(name)
-	}
-	return os.Getenv(name)
 }
 
 // SameIdentity reports whether two entries are the same token slot: the

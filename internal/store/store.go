@@ -58,6 +58,14 @@ type Store struct {
 	Warn func(msg string)
 }
 
+// Env reads a variable of the environment env entries use.
+func (s *Store) Env(name string) string {
+	if s.Getenv != nil {
+		return s.Getenv(name)
+	}
+	return os.Getenv(name)
+}
+
 // ErrEnvUnset: an env entry's variable is unset or empty here.
 var ErrEnvUnset = errors.New("environment variable unset or empty")
 
@@ -702,11 +710,7 @@ func writeFile(path string, data []byte) error {
 func (s *Store) Secret(ctx context.Context, e *Entry) (string, error) {
 	switch e.Store {
 	case StoreEnv:
-		getenv := s.Getenv
-		if getenv == nil {
-			getenv = os.Getenv
-		}
-		if v := getenv(e.Env); v != "" {
+		if v := s.Env(e.Env); v != "" {
 			return v, nil
 		}
 		return "", fmt.Errorf("$%s: %w", e.Env, ErrEnvUnset)
