@@ -3,10 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
@@ -46,9 +44,12 @@ func (r *runner) login(args []string) error {
 		return err
 	}
 	in := bufio.NewReader(r.env.Stdin)
-	secret, err := r.readSecretLine(in, "Secret of OAuth consumer "+*consumer)
+	secret, err := r.readSecret(in, "Secret of OAuth consumer "+*consumer, "consumer secret")
 	if err != nil {
 		return err
+	}
+	if secret == "" {
+		return fmt.Errorf("%w: no consumer secret on stdin (pipe it in, or run on a terminal to be prompted)", helper.ErrBadToken)
 	}
 	flow, err := h.OAuthStart(hostURL, *consumer, secret, *callback, strings.Fields(strings.ReplaceAll(*scopes, ",", " ")))
 	if err != nil {
@@ -73,33 +74,6 @@ func (r *runner) login(args []string) error {
 		}
 	}
 	return nil
-}
-
-// readSecretLine reads a secret: without echo from a terminal, else the
-// first line of in (whose later lines stay readable).
-func (r *runner) readSecretLine(in *bufio.Reader, what string) (string, error) {
-	var raw string
-	if r.interactive() && r.env.ReadPassword != nil {
-		fmt.Fprintf(r.env.Stderr, "%s (input hidden): ", what)
-		b, err := r.env.ReadPassword()
-		fmt.Fprintln(r.env.Stderr)
-		if err != nil {
-			return "", fmt.Errorf("reading the secret: %w", err)
-		}
-		raw = string(b)
-	} else {
-		line, err := in.ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("reading the secret from stdin: %w", err)
-		}
-		raw = line
-	}
-	s := strings.TrimSpace(raw)
-	r.red.Add(s)
-	if s == "" {
-		return "", fmt.Errorf("%w: no consumer secret on stdin (pipe it in, or run on a terminal to be prompted)", helper.ErrBadToken)
-	}
-	return s, nil
 }
 
 func (r *runner) logout(args []string) error {

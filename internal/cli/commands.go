@@ -208,32 +208,44 @@ func (r *runner) interactive() bool {
 // readToken reads the token: without echo from a terminal, else the first
 // line of stdin. Never from argv, where every process could read it.
 func (r *runner) readToken(url string) (credential.Secret, error) {
+	in := bufio.NewReaderSize(io.LimitReader(r.env.Stdin, helper.MaxTokenLength*2), 4096)
+	tok, err := r.readSecret(in, "Token for "+bitbucket.RedactURL(url), "token")
+	if err != nil {
+		return "", err
+	}
+	if tok == "" {
+		return "", fmt.Errorf("%w: no token on stdin (pipe it in, e.g. `add URL < token.txt`, or run on a terminal to be prompted)", helper.ErrBadToken)
+	}
+	return credential.Secret(tok), nil
+}
+
+// readSecret reads a secret: without echo from a terminal, after prompt,
+// else the first line of in (whose later lines stay readable); what names
+// it in messages. It is registered for redaction before anything can
+// print it.
+func (r *runner) readSecret(in *bufio.Reader, prompt, what string) (string, error) {
 	var raw string
 	if r.interactive() && r.env.ReadPassword != nil {
-		fmt.Fprintf(r.env.Stderr, "Token for %s (input hidden): ", bitbucket.RedactURL(url))
+		fmt.Fprintf(r.env.Stderr, "%s (input hidden): ", prompt)
 		b, err := r.env.ReadPassword()
 		fmt.Fprintln(r.env.Stderr)
 		if err != nil {
-			return "", fmt.Errorf("reading the token: %w", err)
+			return "", fmt.Errorf("reading the %s: %w", what, err)
 		}
 		raw = string(b)
 	} else {
-		br := bufio.NewReaderSize(io.LimitReader(r.env.Stdin, helper.MaxTokenLength*2), 4096)
-		line, err := br.ReadString('\n')
+		line, err := in.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("reading the token from stdin: %w", err)
+			return "", fmt.Errorf("reading the %s from stdin: %w", what, err)
 		}
 		if errors.Is(err, io.EOF) && len(line) >= helper.MaxTokenLength*2 {
 			return "", fmt.Errorf("%w: the first line of stdin is longer than %d bytes", helper.ErrBadToken, helper.MaxTokenLength)
 		}
 		raw = line
 	}
-	tok := credential.Secret(strings.TrimSpace(raw))
-	r.red.Add(tok.Reveal())
-	if tok == "" {
-		return "", fmt.Errorf("%w: no token on stdin (pipe it in, e.g. `add URL < token.txt`, or run on a terminal to be prompted)", helper.ErrBadToken)
-	}
-	return tok, nil
+	s := strings.TrimSpace(raw)
+	r.red.Add(s)
+	return s, nil
 }
 
 // listed is one row of `list --json`.
