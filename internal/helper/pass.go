@@ -393,7 +393,7 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 			h.Trace.Printf("pass: skip %s: %v", name, err)
 			continue
 		}
-		i := slices.IndexFunc(ix.Entries, func(e store.Entry) bool { return e.Store == store.StorePass && e.Name == name })
+		i := passIndex(ix, name)
 		if i >= 0 && ix.Entries[i].Stamp == stamp {
 			continue
 		}
@@ -420,11 +420,7 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 		if e.Updated.IsZero() {
 			e.Updated = now
 		}
-		if i >= 0 {
-			e.Created = ix.Entries[i].Created
-			ix.Entries = slices.Delete(ix.Entries, i, i+1)
-		}
-		ix.Entries = append(ix.Entries, e)
+		putPass(ix, i, e)
 		if lazy {
 			continue // described, not read: nothing to keep yet
 		}
@@ -448,6 +444,21 @@ func (h *Helper) passSync(ctx context.Context, ix *store.Index, want func(bitbuc
 		return gone
 	})
 	return read, changed || len(ix.Entries) != before, firstErr
+}
+
+// passIndex is where ix caches the pass entry name, or -1.
+func passIndex(ix *store.Index, name string) int {
+	return slices.IndexFunc(ix.Entries, func(e store.Entry) bool { return e.Store == store.StorePass && e.Name == name })
+}
+
+// putPass caches e in ix in place of the copy at i (-1: none), keeping
+// when this machine first saw the entry.
+func putPass(ix *store.Index, i int, e store.Entry) {
+	if i >= 0 {
+		e.Created = ix.Entries[i].Created
+		ix.Entries = slices.Delete(ix.Entries, i, i+1)
+	}
+	ix.Entries = append(ix.Entries, e)
 }
 
 // passChosen reads the pass entry get chose, if only its name was known:
@@ -539,15 +550,11 @@ func (h *Helper) passRemember(ctx context.Context, ix *store.Index, read map[str
 			if now, err := h.Store.Pass.Stamp(e.Name); err != nil || now != e.Stamp {
 				continue
 			}
-			i := slices.IndexFunc(ix.Entries, func(o store.Entry) bool { return o.Store == store.StorePass && o.Name == e.Name })
+			i := passIndex(ix, e.Name)
 			if i >= 0 && ix.Entries[i].Stamp == e.Stamp || i < 0 && ix.HasID(e.ID) {
 				continue
 			}
-			if i >= 0 {
-				e.Created = ix.Entries[i].Created
-				ix.Entries = slices.Delete(ix.Entries, i, i+1)
-			}
-			ix.Entries = append(ix.Entries, e)
+			putPass(ix, i, e)
 			changed = true
 		}
 		return changed
