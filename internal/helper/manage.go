@@ -396,12 +396,10 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 	var removed []store.Entry
 	err := h.Store.Update(ctx, func(tx *store.Tx) error {
 		ix := tx.Index
-		if h.passInUse() || passCached(ix) {
-			// What the password store holds now (a teammate's entry
-			// pulled since) can be removed by its URL.
-			if _, _, err := h.passSync(ctx, ix, nil, false); err != nil {
-				h.Trace.Printf("remove: %v", err)
-			}
+		// What the password store holds now (a teammate's entry pulled
+		// since) can be removed by its URL.
+		if _, _, err := h.passUsed(ctx, ix, nil, false); err != nil {
+			h.Trace.Printf("remove: %v", err)
 		}
 		if e, ok := ix.Find(idOrURL); ok {
 			removed = append(removed, *e)

@@ -146,11 +146,9 @@ func (h *Helper) Logout(ctx context.Context, hostURL string) ([]store.Entry, err
 		if err != nil {
 			return err
 		}
-		if h.passInUse() || passCached(tx.Index) {
-			// A login kept in the password store that this index has not seen.
-			if _, _, err := h.passSync(ctx, tx.Index, func(s bitbucket.Scope) bool { return s.Host == sc.Host }, false); err != nil {
-				h.Trace.Printf("logout: %v", err)
-			}
+		// A login kept in the password store that this index has not seen.
+		if _, _, err := h.passUsed(ctx, tx.Index, func(s bitbucket.Scope) bool { return s.Host == sc.Host }, false); err != nil {
+			h.Trace.Printf("logout: %v", err)
 		}
 		for _, e := range slices.Clone(tx.Index.Entries) {
 			if e.Kind == store.KindOAuth && e.URL == sc.String() {

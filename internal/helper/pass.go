@@ -484,13 +484,20 @@ func (h *Helper) passChosen(ctx context.Context, ix *store.Index, e *store.Entry
 	return read, nil
 }
 
-// passFor brings ix's copies of the pass entries that may answer r up to
-// date (see passSync); nothing when no password store is in use.
-func (h *Helper) passFor(ctx context.Context, ix *store.Index, r *request, lazy bool) (read map[string]secretValue, changed bool, err error) {
+// passUsed is passSync where a password store is in use here (or ix
+// caches its entries); nothing otherwise, so a keyring user's commands
+// pay one stat.
+func (h *Helper) passUsed(ctx context.Context, ix *store.Index, want func(bitbucket.Scope) bool, lazy bool) (read map[string]secretValue, changed bool, err error) {
 	if h.Store.Pass == nil || !h.passInUse() && !passCached(ix) {
 		return nil, false, nil
 	}
-	return h.passSync(ctx, ix, func(sc bitbucket.Scope) bool { return sc.Host == r.host && covers(r, sc) }, lazy)
+	return h.passSync(ctx, ix, want, lazy)
+}
+
+// passFor brings ix's copies of the pass entries that may answer r up to
+// date (see passUsed).
+func (h *Helper) passFor(ctx context.Context, ix *store.Index, r *request, lazy bool) (read map[string]secretValue, changed bool, err error) {
+	return h.passUsed(ctx, ix, func(sc bitbucket.Scope) bool { return sc.Host == r.host && covers(r, sc) }, lazy)
 }
 
 // RefreshPass updates the index's copies of pass entries, so that list and
