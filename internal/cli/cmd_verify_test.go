@@ -86,6 +86,10 @@ func TestVerifyUnverifiable(t *testing.T) {
 	// A password git stored after its prompt, with a Bitbucket username.
 	r := f.run("protocol=https\nhost=bitbucket.org\npath=team/x.git\nusername=bob\npassword="+typedPw+"\n", "store")
 	require.Equal(t, ExitOK, r.code, r.stderr)
+	// An env entry whose variable is unset where verify runs.
+	r = f.run("", "add", "https://bitbucket.org/ws/env", "--kind", "repository", "--from-env", "UNSET_BB_TOKEN")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	envID := strings.TrimSpace(r.stdout)
 	var typed string
 	for _, e := range f.index().Entries {
 		if e.Kind == store.KindStored {
@@ -97,10 +101,10 @@ func TestVerifyUnverifiable(t *testing.T) {
 	r = f.run("", "verify", "--json")
 	assert.Equal(t, ExitError, r.code)
 	assertOneLine(t, r.stderr)
-	assert.Contains(t, r.stderr, "4 of 4 token(s) not verified valid (see the JSON on stdout)")
+	assert.Contains(t, r.stderr, "5 of 5 token(s) not verified valid (see the JSON on stdout)")
 	var rows []verify.Row
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rows), r.stdout)
-	require.Len(t, rows, 4)
+	require.Len(t, rows, 5)
 	byID := map[string]verify.Row{}
 	for _, row := range rows {
 		byID[row.ID] = row
@@ -115,6 +119,8 @@ func TestVerifyUnverifiable(t *testing.T) {
 	assert.Contains(t, byID[proxied].Detail, "setup --host https://bb-proxy.example.com --flavor cloud --api-url URL")
 	assert.Contains(t, byID[missing].Detail, "missing from the keyring")
 	assert.Contains(t, byID[typed].Detail, "git stored this credential with a username")
+	assert.Contains(t, byID[envID].Detail, "$UNSET_BB_TOKEN")
+	assert.Contains(t, byID[envID].Detail, "set it where verify runs")
 	assertUnchanged(t, before, f.state())
 
 	// The JSON keys, as documented.
@@ -128,7 +134,7 @@ func TestVerifyUnverifiable(t *testing.T) {
 	assert.Equal(t, ExitError, r.code)
 	assert.Regexp(t, `(?m)^ID\s+KIND\s+STATUS\s+HTTP\s+CLONE\s+PUSH\s+EXPIRES\s+TYPE\s+SCOPES\s+URL$`, r.stdout)
 	assert.Regexp(t, `(?m)^`+api+`\s+api\s+unverifiable\s+-\s+unknown\s+unknown\s+-\s+-\s+-\s+https://bitbucket.org$`, r.stdout)
-	assert.Contains(t, r.stdout, "\n4 checked: 4 unverifiable\n")
+	assert.Contains(t, r.stdout, "\n5 checked: 5 unverifiable\n")
 	assertNoSecret(t, "stdout", r.stdout)
 }
 

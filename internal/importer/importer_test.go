@@ -368,3 +368,21 @@ func TestNoSecretInResults(t *testing.T) {
 		assert.NotContains(t, buf.String(), s)
 	}
 }
+
+// The slot holds an env entry whose variable is unset here: import leaves
+// it alone (it never replaces a token) instead of failing on the variable.
+func TestRunEnvEntryInTheSlot(t *testing.T) {
+	t.Parallel()
+	h, mem := newHelper(t)
+	h.Store.Getenv = func(string) string { return "" }
+	ctx := context.Background()
+	_, err := h.Add(ctx, helper.AddOptions{URL: "https://bitbucket.org/ws/repo", Kind: store.KindRepository, FromEnv: "CI_TOKEN"})
+	require.NoError(t, err)
+	path := writeFile(t, "https://x-token-auth:"+repoTok+"@bitbucket.org/ws/repo\n", 0o600)
+	rep, err := Run(ctx, h, Options{File: path})
+	require.NoError(t, err)
+	require.NoError(t, rep.Results[0].Err)
+	assert.Equal(t, Skip, rep.Results[0].Verdict)
+	assert.Contains(t, rep.Results[0].Note, "already stored")
+	assert.Zero(t, mem.Len(), "nothing went to the keyring")
+}
