@@ -136,19 +136,23 @@ func TestGetCalls(t *testing.T) {
 	}
 }
 
+// promptCases are what an unlock prompt may come to, and the error each
+// gives.
+var promptCases = []struct {
+	mode    fakesecrets.PromptMode
+	wantErr error
+}{
+	{fakesecrets.PromptUnlock, nil},
+	{fakesecrets.PromptDismiss, secrets.ErrLocked},
+	{fakesecrets.PromptNever, secrets.ErrTimeout},
+}
+
 // TestLockedItems: a locked item is unlocked through the prompt the
 // service asks for; a prompt that is dismissed (gnome-keyring without a
 // display) is ErrLocked, one nobody answers ErrTimeout, within the
 // backend's timeout.
 func TestLockedItems(t *testing.T) {
-	for _, tt := range []struct {
-		mode    fakesecrets.PromptMode
-		wantErr error
-	}{
-		{fakesecrets.PromptUnlock, nil},
-		{fakesecrets.PromptDismiss, secrets.ErrLocked},
-		{fakesecrets.PromptNever, secrets.ErrTimeout},
-	} {
+	for _, tt := range promptCases {
 		t.Run(fmt.Sprint(tt.mode), func(t *testing.T) {
 			svc := fake(t)
 			item := put(t, svc, "id1", "locked secret")
@@ -183,14 +187,7 @@ func TestLockedItems(t *testing.T) {
 // would act on): the collection is unlocked and searched again, and a
 // prompt that fails says the keyring is locked.
 func TestLockedStoreHidesItems(t *testing.T) {
-	for _, tt := range []struct {
-		mode    fakesecrets.PromptMode
-		wantErr error
-	}{
-		{fakesecrets.PromptUnlock, nil},
-		{fakesecrets.PromptDismiss, secrets.ErrLocked},
-		{fakesecrets.PromptNever, secrets.ErrTimeout},
-	} {
+	for _, tt := range promptCases {
 		t.Run(fmt.Sprint(tt.mode), func(t *testing.T) {
 			svc := fake(t)
 			put(t, svc, "id1", "hidden secret")
