@@ -198,3 +198,17 @@ func CheckEndpoint(f bitbucket.Flavor, base string, sc bitbucket.Scope) (Endpoin
 }
 
 func esc(s string) string { return url.PathEscape(s) }
+
+// DataCenterPath is what a Data Center scope's path names after /scm/:
+// the project key (or ~user) and the repository slug, "" where the scope
+// is broader.
+func DataCenterPath(sc bitbucket.Scope) (project, repo string) {
+	_, rest := splitContext(sc.Segments())
+	if len(rest) > 0 {
+		project = rest[0]
+	}
+	if len(rest) > 1 {
+		repo = rest[1]
+	}
+	return project, repo
+}

@@ -207,6 +207,9 @@ func init() {
 		"verify": (*runner).verify,
 		"login":  (*runner).login,
 		"logout": (*runner).logout,
+		"create": (*runner).create,
+		"rotate": (*runner).rotate,
+		"revoke": (*runner).revoke,
 	}
 }
 

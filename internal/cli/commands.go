@@ -50,6 +50,19 @@ Usage:
         the browser was sent to. The access token is renewed when needed.
   git-credential-bbtoken logout [HOST_URL]
         Remove the host's login.
+  git-credential-bbtoken create URL [--kind personal|project|repository] [--permissions LIST]
+                         [--expiry-days N] [--name TEXT] [--username NAME] [--store keyring|pass]
+        Data Center: have the server make an HTTP access token for URL (kind
+        from the URL, like add; permissions default to read and write
+        there, e.g. REPO_WRITE) and keep it, never shown. It takes the
+        password of --username (stdin or hidden prompt; never stored), or
+        the host's OAuth login. Prints the entry id.
+  git-credential-bbtoken rotate ID|URL [--expiry-days N]
+        Replace a created token: a new one with the same permissions,
+        checked, then served; the old one is revoked after a grace period
+        (git processes holding it finish first). Prints the entry id.
+  git-credential-bbtoken revoke ID|URL
+        Revoke a created token on the server, then remove it here.
   git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]
         Make git use this helper (and only it) for each host
         (default https://bitbucket.org), with credential.useHttpPath=true.
@@ -61,7 +74,8 @@ Usage:
         any is not valid. Never run by git: get stays offline.
   git-credential-bbtoken repair [--dry-run] [--delete-unknown]
         Check the index against the keyring: delete secrets left by an
-        interrupted write, report entries whose secret is gone.
+        interrupted write, report entries whose secret is gone, finish
+        interrupted rotations (the password on stdin, as for rotate).
   git-credential-bbtoken doctor [--fix] [--json]
         Check git, the helper list and useHttpPath per host, the keyring,
         the index, tokens, plaintext credentials and this work tree's
@@ -86,6 +100,7 @@ Environment:
   GIT_CREDENTIAL_BBTOKEN_KEYRING_TIMEOUT=5s  bound on each keyring call
   GIT_CREDENTIAL_BBTOKEN_LOCK_TIMEOUT=10s    bound on the wait for the index lock
   GIT_CREDENTIAL_BBTOKEN_VERIFY_MAX_WAIT=10s total wait on rate limits (verify)
+  GIT_CREDENTIAL_BBTOKEN_ROTATE_GRACE=10s    how long a rotated-out token keeps working
 
 Exit status: 0 success, 1 error, 2 usage error.
 `
@@ -96,6 +111,9 @@ var commandUsage = map[string]string{
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
 	"login":  "usage: git-credential-bbtoken login [HOST_URL] --consumer KEY [--callback URL] [--no-browser] [--scopes LIST]",
 	"logout": "usage: git-credential-bbtoken logout [HOST_URL]",
+	"create": "usage: git-credential-bbtoken create URL [--kind personal|project|repository] [--permissions LIST] [--expiry-days N] [--name TEXT] [--username NAME] [--store keyring|pass]",
+	"rotate": "usage: git-credential-bbtoken rotate ID|URL [--expiry-days N]",
+	"revoke": "usage: git-credential-bbtoken revoke ID|URL",
 	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]",
 	"doctor": "usage: git-credential-bbtoken doctor [--fix] [--json]",
 	"import": "usage: git-credential-bbtoken import [--from FILE] [--dry-run] [--remove-plaintext]",
@@ -260,6 +278,10 @@ type listed struct {
 	Store    string `json:"store"`
 	Env      string `json:"env,omitempty"`  // env entries: the variable
 	Name     string `json:"name,omitempty"` // pass entries: the name in the password store
+	// Tokens created through the Data Center API: the server's id and
+	// permissions.
+	ServerID    string   `json:"server_id,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
 }
 
 func (r *runner) list(args []string) error {
@@ -302,6 +324,9 @@ func (r *runner) list(args []string) error {
 			ID: e.ID, URL: e.URL, Kind: string(e.Kind), Username: user, Label: e.Label,
 			Expires: e.Expires, State: string(e.EffectiveState(now)), Store: e.StoreName(), Env: e.Env, Name: e.Name,
 		})
+		if e.Server != nil {
+			rows[len(rows)-1].ServerID, rows[len(rows)-1].Permissions = e.Server.ID, e.Server.Permissions
+		}
 	}
 	slices.SortStableFunc(rows, func(a, b listed) int {
 		return cmp.Or(strings.Compare(a.URL, b.URL), strings.Compare(a.Kind, b.Kind))
@@ -449,7 +474,7 @@ func (r *runner) repair(args []string) error {
 	if len(pos) > 0 {
 		return usagef("%s", commandUsage["repair"])
 	}
-	h, err := r.helper(r.interactive())
+	h, err := r.tokenHelper()
 	if err != nil {
 		return err
 	}
@@ -458,6 +483,10 @@ func (r *runner) repair(args []string) error {
 		if err := h.RefreshPass(context.Background()); err != nil {
 			return err
 		}
+	}
+	unfinished, err := r.finishRotations(h, o.DryRun)
+	if err != nil {
+		return err
 	}
 	rep, err := h.Store.Repair(context.Background(), o)
 	if err != nil {
@@ -509,7 +538,7 @@ func (r *runner) repair(args []string) error {
 	if rep.Secrets >= 0 {
 		secrets = fmt.Sprintf("%d keyring item(s)", rep.Secrets)
 	}
-	if !rep.Consistent(o) {
+	if !rep.Consistent(o) || unfinished {
 		return fmt.Errorf("needs attention (%d entries, %s): see above", rep.Entries, secrets)
 	}
 	fmt.Fprintf(out, "consistent: %d entries, %s\n", rep.Entries, secrets)

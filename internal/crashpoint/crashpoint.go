@@ -20,3 +20,11 @@ const (
 	IndexSaved      = "index-saved"      // the index is saved; the journal still lists its work
 	JournalReplayed = "journal-replayed" // a killed writer's leftovers are deleted; the index not yet saved
 )
+
+// The steps of a rotation (helper.Rotate), in order.
+const (
+	RotateIntent   = "rotate-intent"   // the new token's name is recorded as pending; the server not asked yet
+	RotateCreated  = "rotate-created"  // the server created the new token; nothing recorded of it
+	RotateSwitched = "rotate-switched" // the entry serves the new token; the old one is not revoked
+	RotateRevoked  = "rotate-revoked"  // the old token is revoked on the server; the entry still names it
+)

@@ -219,6 +219,9 @@ func entrySubject(e store.Entry) string {
 
 // readdFix is the add command that replaces an entry with a new token.
 func readdFix(e store.Entry) string {
+	if e.Server != nil {
+		return rotateFix(e)
+	}
 	if !e.Added() {
 		return Command + " remove " + e.ID + " (git prompts again and stores what you type)"
 	}
@@ -227,6 +230,15 @@ func readdFix(e store.Entry) string {
 		cmd += " --username " + e.Username
 	}
 	return "create a new token, then: " + cmd + " --expires YYYY-MM-DD (the token on stdin; it replaces " + e.ID + ")"
+}
+
+// rotateFix renews a token the helper created.
+func rotateFix(e store.Entry) string {
+	who := "with the host's OAuth login"
+	if e.Server.By != "" {
+		who = "the password of " + e.Server.By + " on stdin or at the prompt"
+	}
+	return Command + " rotate " + e.ID + " (" + who + ")"
 }
 
 // expiryWindow is how early doctor warns about an expiry.
@@ -287,6 +299,14 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 			days := int(expires.Sub(now).Hours() / 24)
 			f.Message = fmt.Sprintf("expires on %s (in %d day(s))", e.Expires, days)
 			f.Fix = readdFix(e)
+			out = append(out, f)
+		}
+		if e.Server.Unfinished() {
+			f := base
+			f.Subject = entrySubject(e)
+			f.Level = Action
+			f.Message = "a rotation of it was interrupted (or is under way): a token it made may be left on the server, or the replaced one not revoked"
+			f.Fix = Command + " repair (" + strings.TrimSuffix(strings.TrimPrefix(rotateFix(e), Command+" rotate "+e.ID+" ("), ")") + ")"
 			out = append(out, f)
 		}
 		if len(e.RejectedFor) > 0 && e.State != store.StateRejected {

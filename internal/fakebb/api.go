@@ -212,7 +212,7 @@ func (s *Server) apiAuthenticate(r *http.Request, rec *Request) (Token, APIToken
 			break
 		}
 	}
-	revoked := tok != nil && s.revoked[tok.Name]
+	revoked := tok != nil && (s.revoked[tok.Name] || s.expired(*tok))
 	s.mu.Unlock()
 	if tok == nil {
 		return Token{}, APIToken{}, false

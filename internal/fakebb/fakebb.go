@@ -84,6 +84,8 @@ type Token struct {
 	Prefixes []string `json:"prefixes"`
 	// Write allows pushing.
 	Write bool `json:"write"`
+	// Expires, when set, ends the token then (on the OAuth clock).
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Options configure a Server.
@@ -99,6 +101,9 @@ type Options struct {
 	EchoCredentials bool
 	// OAuth configures the OAuth 2.0 endpoints (oauth.go).
 	OAuth OAuthOptions
+	// MaxTokenExpiryDays is the expiry admins enforce on tokens the
+	// access-token API creates (tokens.go); 0: none.
+	MaxTokenExpiryDays int
 }
 
 // Request is one entry of the request log.
@@ -143,6 +148,9 @@ type Server struct {
 	revoked map[string]bool
 	log     []Request
 
+	users     tokenState // the access-token API (tokens.go)
+	maxExpiry int        // Options.MaxTokenExpiryDays
+
 	api   apiState    // the REST API (api.go)
 	oauth *oauthState // OAuth 2.0 (oauth.go)
 }
@@ -178,13 +186,14 @@ func Start(dir string, opts Options) (*Server, error) {
 	}
 
 	s := &Server{
-		flavor:   flavor,
-		ctxPath:  ctxPath,
-		echo:     opts.EchoCredentials,
-		reposDir: filepath.Join(dir, "repos"),
-		repos:    map[string]string{},
-		revoked:  map[string]bool{},
-		oauth:    newOAuthState(flavor, opts.OAuth),
+		flavor:    flavor,
+		ctxPath:   ctxPath,
+		echo:      opts.EchoCredentials,
+		reposDir:  filepath.Join(dir, "repos"),
+		repos:     map[string]string{},
+		revoked:   map[string]bool{},
+		oauth:     newOAuthState(flavor, opts.OAuth),
+		maxExpiry: opts.MaxTokenExpiryDays,
 	}
 	home := filepath.Join(dir, "home")
 	for _, d := range []string{s.reposDir, home} {
@@ -527,7 +536,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-AREQUESTID", fmt.Sprintf("@FAKEBBx%dx%d", time.Now().Unix()%1440, s.reqID.Add(1)))
 	}
 
-	if s.serveOAuth(w, r, &rec) || s.serveAPI(w, r, &rec) {
+	if s.serveOAuth(w, r, &rec) || s.serveTokens(w, r, &rec) || s.serveAPI(w, r, &rec) {
 		return
 	}
 	g, isGit := s.parsePath(r.URL.Path, r.URL.RawQuery, r.Method)
@@ -631,7 +640,7 @@ func (s *Server) authenticate(r *http.Request, rec *Request) (*Token, bool) {
 			continue
 		}
 		rec.Token = t.Name
-		if s.revoked[t.Name] {
+		if s.revoked[t.Name] || s.expired(t) {
 			return &t, true
 		}
 		if rec.Auth == "bearer" {
@@ -640,6 +649,11 @@ func (s *Server) authenticate(r *http.Request, rec *Request) (*Token, bool) {
 		return &t, !slices.Contains(t.Usernames, username)
 	}
 	return nil, true
+}
+
+// expired reports whether t's expiry has passed.
+func (s *Server) expired(t Token) bool {
+	return !t.Expires.IsZero() && !s.oauth.now().Before(t.Expires)
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter) {

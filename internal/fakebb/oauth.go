@@ -86,6 +86,9 @@ type Consumer struct {
 	Prefixes []string
 	// RequirePKCE makes authorize refuse a request without code_challenge.
 	RequirePKCE bool
+	// User is the Data Center user the login acts for: its access tokens
+	// may manage that user's tokens (tokens.go).
+	User string
 	// RefreshTokenLength pads the refresh tokens issued to this consumer to
 	// this many characters (Bitbucket Cloud's can exceed 2,500); 0 leaves
 	// them at 64.

@@ -31,8 +31,12 @@ type Helper struct {
 	// Notices gets one-line messages for the user (git shows the helper's
 	// stderr). Nil discards them.
 	Notices io.Writer
-	// OAuthHTTP makes the HTTPS calls of OAuth logins (refresh).
+	// OAuthHTTP makes the HTTPS calls of OAuth logins (refresh) and of
+	// the token API (create, rotate, revoke).
 	OAuthHTTP *bbapi.Client
+	// RotateGrace is how long a rotated-out token keeps working before it
+	// is revoked (0: DefaultRotateGrace).
+	RotateGrace time.Duration
 }
 
 func (h *Helper) now() time.Time {
@@ -343,8 +347,12 @@ func (h *Helper) warnExpiry(ix *store.Index, e *store.Entry) {
 	if days == 0 {
 		when = "within a day"
 	}
-	h.notice("the %s token for %s (%s) expires on %s, %s: create a new one and `git-credential-bbtoken add` it (silence this: git-credential-bbtoken config %s off)",
-		e.Kind, e.URL, e.ID, t.UTC().Format(time.DateOnly), when, SettingExpiryWarnings)
+	fix := "create a new one and `git-credential-bbtoken add` it"
+	if e.Server != nil {
+		fix = "renew it with `git-credential-bbtoken rotate " + e.ID + "`"
+	}
+	h.notice("the %s token for %s (%s) expires on %s, %s: %s (silence this: git-credential-bbtoken config %s off)",
+		e.Kind, e.URL, e.ID, t.UTC().Format(time.DateOnly), when, fix, SettingExpiryWarnings)
 	if err := h.Store.MarkWarned(e.ID, today); err != nil {
 		h.Trace.Printf("get: could not record the expiry warning: %v", err)
 	}

@@ -104,9 +104,12 @@ type Entry struct {
 	Stamp string `json:"stamp,omitempty"`
 	// OAuth is a login's public half (its secret holds the consumer's
 	// secret and the tokens).
-	OAuth   *OAuthLogin `json:"oauth,omitempty"`
-	Created time.Time   `json:"created"`
-	Updated time.Time   `json:"updated"`
+	OAuth *OAuthLogin `json:"oauth,omitempty"`
+	// Server is a Data Center token this helper created through the REST
+	// API (`create`): what rotate and revoke need.
+	Server  *ServerToken `json:"server,omitempty"`
+	Created time.Time    `json:"created"`
+	Updated time.Time    `json:"updated"`
 }
 
 // OAuthLogin is what the index keeps of an OAuth login.
@@ -122,6 +125,32 @@ type OAuthLogin struct {
 	AccessCheck string `json:"access_check,omitempty"`
 	PrevCheck   string `json:"prev_check,omitempty"`
 }
+
+// ServerToken is what the index keeps of a token the helper created on a
+// Data Center server (never the token itself).
+type ServerToken struct {
+	ID          string   `json:"id"`    // the server's id of the token the entry serves
+	Name        string   `json:"name"`  // its name there
+	API         string   `json:"api"`   // the instance URL (context path included) the REST calls go to
+	Owner       string   `json:"owner"` // users/SLUG, projects/KEY or projects/KEY/repos/SLUG
+	Permissions []string `json:"permissions"`
+	ExpiryDays  int      `json:"expiry_days,omitempty"` // asked for at creation (0: none); rotations ask the same
+	// By is the user whose password manages the token ("": an OAuth
+	// login of the host).
+	By string `json:"by,omitempty"`
+	// Pending names a token a rotation asked the server for and may not
+	// have recorded (killed before it could): the next rotate or repair
+	// revokes every token of that name.
+	Pending string `json:"pending,omitempty"`
+	// Retire is the id of the token a rotation replaced, revoked on the
+	// server once RetireAfter passed (git processes that read it before
+	// the switch have finished by then).
+	Retire      string    `json:"retire,omitempty"`
+	RetireAfter time.Time `json:"retire_after,omitzero"`
+}
+
+// Unfinished reports a rotation that was interrupted or is under way.
+func (s *ServerToken) Unfinished() bool { return s != nil && (s.Pending != "" || s.Retire != "") }
 
 // Issued reports whether the login issued the access token raw (the
 // current one or the one before).

@@ -1,0 +1,262 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+// Data Center tokens the helper makes itself: create, rotate, revoke.
+
+const rotateGraceVar = "GIT_CREDENTIAL_BBTOKEN_ROTATE_GRACE"
+
+// tokenHelper is the helper for create, rotate and revoke: its HTTPS
+// client calls the token API, and rotations wait the grace period.
+func (r *runner) tokenHelper() (*helper.Helper, error) {
+	h, err := r.helper(r.interactive())
+	if err != nil {
+		return nil, err
+	}
+	if v := r.env.Getenv(rotateGraceVar); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Hour {
+			return nil, usagef("%s=%q is not a duration like 10s (at most 1h)", rotateGraceVar, v)
+		}
+		h.RotateGrace = max(d, time.Millisecond) // 0 means the default
+	}
+	return h, nil
+}
+
+// readPassword reads the password of user on host: the first line of in,
+// or a prompt without echo on a terminal. Never from argv.
+func (r *runner) readPassword(in *bufio.Reader, user, host string) (credential.Secret, error) {
+	pw, err := r.readSecret(in, fmt.Sprintf("Password of %s on %s (used once, never stored)", user, host), "password")
+	if err != nil {
+		return "", err
+	}
+	if pw == "" {
+		return "", fmt.Errorf("%w: no password for %s on stdin (pipe it in, or run on a terminal to be prompted; or log in with OAuth to need none)", helper.ErrNeedCredentials, user)
+	}
+	return credential.Secret(pw), nil
+}
+
+func (r *runner) stdinReader() *bufio.Reader {
+	return bufio.NewReaderSize(io.LimitReader(r.env.Stdin, helper.MaxTokenLength*4), 4096)
+}
+
+func (r *runner) create(args []string) error {
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	kind := fs.String("kind", "", "")
+	perms := fs.String("permissions", "", "")
+	days := fs.String("expiry-days", "", "")
+	name := fs.String("name", "", "")
+	username := fs.String("username", "", "")
+	where := fs.String("store", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", commandUsage["create"])
+	}
+	if err := refuseToken(pos[0]); err != nil {
+		return err
+	}
+	if *kind != "" && !slices.Contains([]store.Kind{store.KindPersonal, store.KindProject, store.KindRepository}, store.Kind(*kind)) {
+		return usagef("--kind %q: use personal, project or repository", *kind)
+	}
+	if *where != "" && !slices.Contains(store.Stores, *where) {
+		return usagef("--store %q: use keyring or pass", *where)
+	}
+	n, err := expiryDays(*days)
+	if err != nil {
+		return err
+	}
+	o := helper.CreateOptions{
+		URL: pos[0], Kind: store.Kind(*kind), ExpiryDays: n, Name: *name, Username: *username, Store: *where,
+		Permissions: strings.FieldsFunc(*perms, func(r rune) bool { return r == ',' || r == ' ' }),
+	}
+	if o.Name == "" {
+		o.Name = "git-credential-bbtoken"
+		if host, err := os.Hostname(); err == nil && host != "" {
+			o.Name += " on " + host
+		}
+	}
+	h, err := r.tokenHelper()
+	if err != nil {
+		return err
+	}
+	plan, err := h.PlanCreate(o)
+	if err != nil {
+		return err
+	}
+	var pw credential.Secret
+	if plan.PasswordFor != "" {
+		if pw, err = r.readPassword(r.stdinReader(), plan.PasswordFor, plan.Host); err != nil {
+			return err
+		}
+	}
+	e, err := h.Create(context.Background(), plan, pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(r.env.Stdout, e.ID)
+	fmt.Fprintf(r.env.Stderr, "created %s token %s (%q, %s) for %s, %s; kept in the %s: git uses it from now on\n",
+		e.Kind, e.Server.ID, e.Server.Name, strings.Join(e.Server.Permissions, ","), e.URL, expiryWords(e), e.StoreName())
+	return nil
+}
+
+func expiryDays(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 36500 {
+		return 0, usagef("--expiry-days %q: a number of days from 1 to 36500", v)
+	}
+	return n, nil
+}
+
+func expiryWords(e *store.Entry) string {
+	if e.Expires == "" {
+		return "no expiry"
+	}
+	if t, ok, err := e.ExpiresAt(); ok && err == nil {
+		return "expires " + t.UTC().Format(time.DateOnly)
+	}
+	return "expires " + e.Expires
+}
+
+func (r *runner) rotate(args []string) error {
+	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
+	days := fs.String("expiry-days", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", commandUsage["rotate"])
+	}
+	if err := refuseToken(pos[0]); err != nil {
+		return err
+	}
+	n, err := expiryDays(*days)
+	if err != nil {
+		return err
+	}
+	h, err := r.tokenHelper()
+	if err != nil {
+		return err
+	}
+	c, err := h.FindCreated(pos[0])
+	if err != nil {
+		return err
+	}
+	pw, err := r.passwordFor(r.stdinReader(), c)
+	if err != nil {
+		return err
+	}
+	e, err := h.Rotate(context.Background(), c, n, pw)
+	if e != nil {
+		fmt.Fprintln(r.env.Stdout, e.ID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.env.Stderr, "rotated %s: it serves token %s (%s); the old token %s is revoked\n", e.ID, e.Server.ID, expiryWords(e), c.Entry.Server.ID)
+	return nil
+}
+
+func (r *runner) passwordFor(in *bufio.Reader, c *helper.Created) (credential.Secret, error) {
+	if c.PasswordFor == "" {
+		return "", nil
+	}
+	return r.readPassword(in, c.PasswordFor, c.Host)
+}
+
+func (r *runner) revoke(args []string) error {
+	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", commandUsage["revoke"])
+	}
+	if err := refuseToken(pos[0]); err != nil {
+		return err
+	}
+	h, err := r.tokenHelper()
+	if err != nil {
+		return err
+	}
+	c, err := h.FindCreated(pos[0])
+	if err != nil {
+		return err
+	}
+	pw, err := r.passwordFor(r.stdinReader(), c)
+	if err != nil {
+		return err
+	}
+	e, gone, err := h.Revoke(context.Background(), c, pw)
+	if err != nil {
+		return err
+	}
+	if gone {
+		fmt.Fprintf(r.env.Stderr, "note: the server no longer knew token %s (revoked or deleted in Bitbucket already): removed here only\n", e.Server.ID)
+	}
+	fmt.Fprintf(r.env.Stdout, "revoked %s (%s %s, token %s)\n", e.ID, e.Kind, e.URL, e.Server.ID)
+	return nil
+}
+
+// finishRotations completes rotations that were interrupted, for repair:
+// it reads one password per user who needs one. It reports whether any
+// is left unfinished.
+func (r *runner) finishRotations(h *helper.Helper, dryRun bool) (left bool, err error) {
+	todo, err := h.Unfinished()
+	if err != nil || len(todo) == 0 {
+		return false, err
+	}
+	out := r.env.Stdout
+	if dryRun {
+		for _, c := range todo {
+			fmt.Fprintf(out, "would finish the interrupted rotation of %s (%s %s)\n", c.Entry.ID, c.Entry.Kind, c.Entry.URL)
+		}
+		return false, nil
+	}
+	in := r.stdinReader()
+	passwords := map[string]credential.Secret{}
+	for _, c := range todo {
+		pw, ok := passwords[c.PasswordFor]
+		if !ok && c.PasswordFor != "" {
+			if pw, err = r.readPassword(in, c.PasswordFor, c.Host); err != nil {
+				fmt.Fprintf(out, "the rotation of %s (%s %s) is unfinished: %v\n", c.Entry.ID, c.Entry.Kind, c.Entry.URL, err)
+				left = true
+				continue
+			}
+			passwords[c.PasswordFor] = pw
+		}
+		e, err := h.FinishRotation(context.Background(), &c, pw)
+		switch {
+		case err != nil && errors.Is(err, store.ErrNoEntry):
+		case err != nil:
+			fmt.Fprintf(out, "the rotation of %s (%s %s) is unfinished: %s\n", c.Entry.ID, c.Entry.Kind, c.Entry.URL, oneLine(err.Error()))
+			left = true
+		default:
+			fmt.Fprintf(out, "finished the interrupted rotation of %s: it serves token %s, and no other token the rotation made is left\n", e.ID, e.Server.ID)
+		}
+	}
+	return left, nil
+}

@@ -1,0 +1,822 @@
+package helper
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
+	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
+	"github.com/bbtoken/git-credential-bbtoken/internal/crashpoint"
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+// Data Center tokens the helper creates, rotates and revokes itself
+// through the REST API (bbapi.TokenAPI). The index records each one's id
+// on the server (Entry.Server), and a rotation records its progress there
+// before each step that the server or the keyring could not undo:
+//
+//  1. Pending = the new token's (unique) name; then the server creates it.
+//  2. The new token is checked against the REST API, then, in one write,
+//     the entry serves it and records the old one's id as Retire.
+//  3. After the grace period the old token is revoked; Retire is cleared.
+//
+// A rotation killed anywhere leaves the entry serving the old token
+// (before 2) or the new one (after), and what it recorded lets the next
+// rotate or repair finish: revoke every token named Pending that the
+// entry does not serve, and revoke Retire once its grace has passed.
+
+// Errors of create, rotate and revoke.
+var (
+	//lint:ignore ST1005 it starts with a proper noun
+	ErrNoTokenAPI      = errors.New("Bitbucket Cloud has no API for creating or rotating tokens")
+	ErrNotCreated      = errors.New("not a token this helper created")
+	ErrNeedCredentials = errors.New("managing tokens needs a password or an OAuth login")
+	ErrBadPermissions  = errors.New("invalid permissions")
+	ErrAmbiguous       = errors.New("more than one token fits")
+	ErrRotation        = errors.New("rotation stopped")
+)
+
+// DefaultRotateGrace is how long a rotated-out token keeps working: git
+// processes that read it just before the switch finish with it.
+const DefaultRotateGrace = 10 * time.Second
+
+// Default permissions: read and write of the token's scope.
+var (
+	defaultRepoPermissions  = []string{"REPO_WRITE"}
+	defaultGroupPermissions = []string{"PROJECT_READ", "REPO_WRITE"}
+)
+
+// APICredentials is how the token API is called: the password of
+// Username, or, with no password, the host's OAuth login.
+type APICredentials struct {
+	Username string
+	Password credential.Secret
+}
+
+// CreateOptions is what `create` was given.
+type CreateOptions struct {
+	URL         string
+	Kind        store.Kind // "" = from the URL
+	Permissions []string   // nil = read and write of the scope
+	ExpiryDays  int        // 0 = none asked for (the server may enforce one)
+	Name        string     // the token's name on the server
+	Username    string
+	Store       string // as AddOptions.Store
+}
+
+// CreatePlan is a checked create: what the server is asked for, and whose
+// password it takes ("" when the host's OAuth login is used).
+type CreatePlan struct {
+	opts        CreateOptions
+	scope       bitbucket.Scope
+	kind        store.Kind
+	owner       bbapi.TokenOwner
+	base        string
+	permissions []string
+	login       *store.Entry
+	// PasswordFor is the user whose password the CLI must read; "" when
+	// the OAuth login of the host is used.
+	PasswordFor string
+	// Host names the instance in prompts.
+	Host string
+}
+
+// PlanCreate checks a create without touching the network or a secret,
+// so that a mistake is told before a password is asked for.
+func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
+	if err := checkUsername(o.Username); err != nil {
+		return nil, err
+	}
+	if err := checkText("name", o.Name, 200); err != nil {
+		return nil, err
+	}
+	if o.ExpiryDays < 0 || o.ExpiryDays > 36500 {
+		return nil, fmt.Errorf("%w: --expiry-days %d: a number of days from 1 to 36500 (or none)", ErrBadExpiry, o.ExpiryDays)
+	}
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	sc, f, err := bitbucket.ParseUserURL(o.URL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
+	if err != nil {
+		return nil, err
+	}
+	if f == bitbucket.Cloud {
+		return nil, fmt.Errorf("%w: make the token at %s, then `git-credential-bbtoken add %s`", ErrNoTokenAPI, cloudTokenPage(sc), sc)
+	}
+	p := &CreatePlan{opts: o, scope: sc, Host: sc.Host}
+	if p.kind, p.owner, err = createKind(o, sc); err != nil {
+		return nil, err
+	}
+	if p.permissions, err = checkPermissions(p.kind, o.Permissions); err != nil {
+		return nil, err
+	}
+	if p.base, err = apiBase(ix, f, sc); err != nil {
+		return nil, err
+	}
+	if p.opts.Name == "" {
+		p.opts.Name = "git-credential-bbtoken"
+	}
+	e := p.entry()
+	for _, old := range ix.Entries {
+		if SameIdentity(f, &old, &e) && old.Server != nil {
+			return nil, fmt.Errorf("%w: %s already holds a token created for %s: `git-credential-bbtoken rotate %s` renews it, `revoke %s` ends it", ErrBadKind, old.ID, old.URL, old.ID, old.ID)
+		}
+	}
+	p.login = loginOf(ix, f, sc)
+	if p.login == nil {
+		if o.Username == "" {
+			return nil, fmt.Errorf("%w: pass --username NAME (the Bitbucket user whose password creates the token; it is read from stdin or prompted for), or log in first (`git-credential-bbtoken login https://%s%s --consumer KEY`)", ErrNeedCredentials, sc.Host, contextOf(f, sc))
+		}
+		p.PasswordFor = o.Username
+	}
+	return p, nil
+}
+
+// createKind decides the kind from --kind or the URL, and whose tokens
+// the server is asked to add to.
+func createKind(o CreateOptions, sc bitbucket.Scope) (store.Kind, bbapi.TokenOwner, error) {
+	project, repo := bbapi.DataCenterPath(sc)
+	kind := o.Kind
+	if kind == "" {
+		switch {
+		case repo != "" && !strings.HasPrefix(project, "~"):
+			kind = store.KindRepository
+		case project != "" && !strings.HasPrefix(project, "~") && repo == "":
+			kind = store.KindProject
+		default:
+			kind = store.KindPersonal
+		}
+	}
+	switch kind {
+	case store.KindPersonal:
+		if o.Username == "" {
+			return "", "", fmt.Errorf("%w: a personal token needs --username (your Bitbucket username: git sends it with the token)", ErrBadUsername)
+		}
+		return kind, bbapi.UserTokens(bbapi.UserSlug(o.Username)), nil
+	case store.KindProject:
+		if project == "" || repo != "" || strings.HasPrefix(project, "~") {
+			return "", "", fmt.Errorf("%w: a project token needs a project URL like https://%s/scm/PROJECT, not %s", ErrBadKind, sc.Host, sc)
+		}
+		return kind, bbapi.ProjectTokens(project), nil
+	case store.KindRepository:
+		if repo == "" || strings.HasPrefix(project, "~") {
+			return "", "", fmt.Errorf("%w: a repository token needs a project repository's URL like https://%s/scm/PROJECT/REPO.git, not %s (personal repositories take personal tokens)", ErrBadKind, sc.Host, sc)
+		}
+		return kind, bbapi.RepoTokens(project, repo), nil
+	}
+	return "", "", fmt.Errorf("%w: create makes personal, project or repository tokens, not %q", ErrBadKind, kind)
+}
+
+// checkPermissions normalises --permissions, or gives the default.
+func checkPermissions(k store.Kind, given []string) ([]string, error) {
+	if len(given) == 0 {
+		if k == store.KindRepository {
+			return slices.Clone(defaultRepoPermissions), nil
+		}
+		return slices.Clone(defaultGroupPermissions), nil
+	}
+	allowed := bbapi.RepoPermissions
+	if k != store.KindRepository {
+		allowed = slices.Concat(bbapi.ProjectPermissions, bbapi.RepoPermissions)
+	}
+	var out []string
+	for _, p := range given {
+		p = strings.ToUpper(strings.TrimSpace(p))
+		if !slices.Contains(allowed, p) {
+			return nil, fmt.Errorf("%w: %q: a %s token takes %s", ErrBadPermissions, p, k, strings.Join(allowed, ", "))
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (p *CreatePlan) entry() store.Entry {
+	e := store.Entry{URL: p.scope.String(), Kind: p.kind, State: store.StateActive}
+	if p.kind == store.KindPersonal {
+		e.Username = p.opts.Username
+	} else {
+		e.AuthType = "Bearer" // project and repository tokens work only as Bearer
+	}
+	return e
+}
+
+// apiBase is the REST API of the scope's instance: what setup recorded,
+// else the instance URL with its context path.
+func apiBase(ix *store.Index, f bitbucket.Flavor, sc bitbucket.Scope) (string, error) {
+	if b := ix.Hosts[sc.Host].APIURL; b != "" {
+		return b, nil
+	}
+	return bbapi.DefaultBase(f, sc)
+}
+
+// loginOf is the host's OAuth login that can manage tokens, if any.
+func loginOf(ix *store.Index, f bitbucket.Flavor, sc bitbucket.Scope) *store.Entry {
+	host := strings.TrimRight("https://"+sc.Host+contextOf(f, sc), "/")
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		if e.Kind == store.KindOAuth && strings.TrimRight(e.URL, "/") == host && e.State != store.StateNeedsLogin {
+			return e
+		}
+	}
+	return nil
+}
+
+// cloudTokenPage is where Bitbucket Cloud makes tokens for a scope.
+func cloudTokenPage(sc bitbucket.Scope) string {
+	segs := sc.Segments()
+	switch len(segs) {
+	case 2:
+		return "https://" + sc.Host + "/" + segs[0] + "/" + segs[1] + "/admin/access-tokens (the repository's settings, Access tokens)"
+	case 1:
+		return "https://" + sc.Host + "/" + segs[0] + "/workspace/settings/access-tokens (the workspace's settings, Access tokens; a project's are in its settings)"
+	}
+	return "https://id.atlassian.com/manage-profile/security/api-tokens (an API token)"
+}
+
+// tokenAPI is the token API of base, called with a password or, with
+// none, the OAuth login (its access token renewed if needed).
+func (h *Helper) tokenAPI(ctx context.Context, base string, login *store.Entry, creds APICredentials) (*bbapi.TokenAPI, error) {
+	api := &bbapi.TokenAPI{HTTP: h.OAuthHTTP, Base: base}
+	if creds.Password != "" {
+		h.Redactor.Add(creds.Password.Reveal())
+		api.Auth = bbapi.Auth{Username: creds.Username, Secret: creds.Password}
+		return api, nil
+	}
+	if login == nil {
+		return nil, ErrNeedCredentials
+	}
+	v, err := h.readSecret(h.keyring(ctx), login)
+	if err != nil {
+		return nil, fmt.Errorf("reading the login for %s: %w", login.URL, err)
+	}
+	_, v, err = h.fresh(ctx, login, v)
+	if err != nil {
+		return nil, err
+	}
+	api.Auth = bbapi.Auth{Bearer: true, Secret: credential.Secret(v.Credential + v.Password)}
+	return api, nil
+}
+
+// Create asks the server for a token as planned and keeps it, never
+// showing it: the entry records the server's id, permissions and expiry.
+// If it cannot be kept, the token is revoked again.
+func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.Secret) (*store.Entry, error) {
+	api, err := h.tokenAPI(ctx, p.base, p.login, APICredentials{Username: p.opts.Username, Password: password})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := api.Create(ctx, p.owner, p.opts.Name, p.permissions, p.opts.ExpiryDays)
+	if err != nil {
+		return nil, err
+	}
+	h.Redactor.Add(tok.Secret)
+	h.Trace.Printf("create: the server made token %s (%s) for %s", tok.ID, tok.Name, p.owner)
+	now := h.now().UTC()
+	e := p.entry()
+	e.Created, e.Updated = now, now
+	e.Server = &store.ServerToken{
+		ID: tok.ID, Name: tok.Name, API: p.base, Owner: string(p.owner),
+		Permissions: slices.Clone(cmpSlices(tok.Permissions, p.permissions)), ExpiryDays: p.opts.ExpiryDays,
+	}
+	if p.login == nil {
+		e.Server.By = p.opts.Username
+	}
+	setExpiry(&e, tok)
+	var added *store.Entry
+	err = h.Store.Update(ctx, func(tx *store.Tx) error {
+		if err := checkToken(credential.Secret(tok.Secret)); err != nil {
+			return fmt.Errorf("the server's answer: %w", err)
+		}
+		f := flavorOf(tx.Index, p.scope.Host)
+		if err := h.place(tx, f, &e, p.opts.Store, "", wireValue(&e, tok.Secret)); err != nil {
+			return err
+		}
+		for _, old := range slices.Clone(tx.Index.Entries) {
+			if !SameIdentity(f, &old, &e) || old.ID == e.ID && old.Store == e.Store {
+				continue
+			}
+			if old.Server != nil {
+				return fmt.Errorf("%w: %s was created for this slot meanwhile", ErrBadKind, old.ID)
+			}
+			if old.Store == store.StorePass && e.Store != store.StorePass {
+				continue // the team's entry: this machine's token overrides it here
+			}
+			if err := tx.Forget(old); err != nil {
+				return err
+			}
+			h.notice("the new token replaces %s (%s), which was added by hand: revoke that one in Bitbucket if nothing else uses it", old.ID, old.Kind)
+		}
+		tx.Index.Entries = slices.DeleteFunc(tx.Index.Entries, func(o store.Entry) bool { return o.ID == e.ID })
+		tx.Index.Entries = append(tx.Index.Entries, e)
+		tx.Changed()
+		added = &e
+		return nil
+	})
+	if err != nil {
+		return nil, h.undoCreate(ctx, api, p.owner, tok, fmt.Errorf("nothing stored: %w", err))
+	}
+	return added, nil
+}
+
+// undoCreate revokes a token that could not be kept, and says so.
+func (h *Helper) undoCreate(ctx context.Context, api *bbapi.TokenAPI, owner bbapi.TokenOwner, tok bbapi.AccessToken, cause error) error {
+	if err := api.Delete(context.WithoutCancel(ctx), owner, tok.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+		return fmt.Errorf("%w; revoking the new token failed too (%v): revoke token %s (%q) in Bitbucket", cause, err, tok.ID, tok.Name)
+	}
+	return fmt.Errorf("%w (the new token %s was revoked again)", cause, tok.ID)
+}
+
+func cmpSlices(a, b []string) []string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
+}
+
+// setExpiry records the server's expiry of tok in e.
+func setExpiry(e *store.Entry, tok bbapi.AccessToken) {
+	e.Expires = ""
+	if !tok.Expiry.IsZero() {
+		e.Expires = store.FormatExpiry(tok.Expiry.Unix())
+	}
+}
+
+// wireValue is the secret of an entry that sends tok.
+func wireValue(e *store.Entry, tok string) secretValue {
+	if e.AuthType != "" {
+		return secretValue{Credential: tok}
+	}
+	return secretValue{Password: tok}
+}
+
+// Created is an entry create made, and whose password manages it.
+type Created struct {
+	Entry store.Entry
+	// PasswordFor: the user whose password the CLI must read ("" when
+	// the host's OAuth login is used).
+	PasswordFor string
+	Host        string
+}
+
+// FindCreated finds the created token that rotate or revoke names: by
+// id, or the one created for a URL.
+func (h *Helper) FindCreated(idOrURL string) (*Created, error) {
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	e, err := findCreated(ix, idOrURL)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := bitbucket.ParseScope(e.URL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Created{Entry: *e, Host: sc.Host}
+	if loginOf(ix, bitbucket.DataCenter, sc) == nil {
+		if e.Server.By == "" {
+			return nil, fmt.Errorf("%w: %s was created with an OAuth login of %s, which is gone: log in again (`git-credential-bbtoken login https://%s%s --consumer KEY`)", ErrNeedCredentials, e.ID, sc.Host, sc.Host, contextOf(bitbucket.DataCenter, sc))
+		}
+		c.PasswordFor = e.Server.By
+	}
+	return c, nil
+}
+
+func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
+	if e, ok := ix.Find(idOrURL); ok {
+		if e.Server == nil {
+			return nil, notCreated(e)
+		}
+		return e, nil
+	}
+	sc, _, err := bitbucket.ParseUserURL(idOrURL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q is neither an id nor a URL (%v)", store.ErrNoEntry, idOrURL, err)
+	}
+	var found, byHand []*store.Entry
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		switch {
+		case e.URL != sc.String():
+		case e.Server != nil:
+			found = append(found, e)
+		default:
+			byHand = append(byHand, e)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		var ids []string
+		for _, e := range found {
+			ids = append(ids, e.ID+" ("+string(e.Kind)+" "+e.Username+")")
+		}
+		return nil, fmt.Errorf("%w for %s: name one by its id: %s", ErrAmbiguous, sc, strings.Join(ids, ", "))
+	case len(byHand) > 0:
+		return nil, notCreated(byHand[0])
+	}
+	if flavorOf(ix, sc.Host) == bitbucket.Cloud {
+		return nil, fmt.Errorf("%w: make a new token at %s", ErrNoTokenAPI, cloudTokenPage(sc))
+	}
+	return nil, fmt.Errorf("%w for %s (see `git-credential-bbtoken list`)", store.ErrNoEntry, sc)
+}
+
+func notCreated(e *store.Entry) error {
+	return fmt.Errorf("%w: %s (%s %s) was added by hand, so its id on the server is unknown: `git-credential-bbtoken create %s` makes one the helper can rotate, then `remove %s` (and revoke the old token in Bitbucket)", ErrNotCreated, e.ID, e.Kind, e.URL, e.URL, e.ID)
+}
+
+// rotationName is the unique name of a rotation's new token: the token's
+// name without an earlier rotation's mark, then this rotation's.
+func rotationName(name string, now time.Time) (string, error) {
+	if i := strings.Index(name, " (rotated "); i >= 0 {
+		name = name[:i]
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (rotated %s %s)", name, now.UTC().Format(time.DateOnly), hex.EncodeToString(b[:])), nil
+}
+
+func (h *Helper) grace() time.Duration {
+	if h.RotateGrace > 0 {
+		return h.RotateGrace
+	}
+	return DefaultRotateGrace
+}
+
+// Rotate replaces the created token c with a new one of the same
+// permissions (and expiry policy, or expiryDays when not 0): it finishes
+// an earlier rotation first, then creates, checks, switches and, after the
+// grace period, revokes the old token. It returns the entry serving the
+// new token.
+func (h *Helper) Rotate(ctx context.Context, c *Created, expiryDays int, password credential.Secret) (*store.Entry, error) {
+	if expiryDays < 0 || expiryDays > 36500 {
+		return nil, fmt.Errorf("%w: --expiry-days %d: a number of days from 1 to 36500", ErrBadExpiry, expiryDays)
+	}
+	if c.Entry.Store == store.StoreEnv {
+		return nil, fmt.Errorf("%w: %s is read from $%s: rotate it where that variable is set", ErrNotCreated, c.Entry.ID, c.Entry.Env)
+	}
+	api, sc, err := h.createdAPI(ctx, &c.Entry, password)
+	if err != nil {
+		return nil, err
+	}
+	// The credentials must be able to manage the owner's tokens before
+	// anything is recorded.
+	if _, err := api.List(ctx, bbapi.TokenOwner(c.Entry.Server.Owner)); err != nil {
+		return nil, err
+	}
+	cur, err := h.finishRotation(ctx, api, c.Entry.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := h.now()
+	name, err := rotationName(cur.Server.Name, now)
+	if err != nil {
+		return nil, err
+	}
+	// 1. The intent: a token of this name may exist from now on.
+	busy := false
+	if _, err := h.updateServer(ctx, cur.ID, cur.Server.ID, func(s *store.ServerToken) bool {
+		if busy = s.Pending != "" || s.Retire != ""; busy {
+			return false
+		}
+		s.Pending = name
+		return true
+	}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRotation, err)
+	}
+	if busy {
+		return nil, fmt.Errorf("%w: another rotation of %s started meanwhile", ErrRotation, cur.ID)
+	}
+	crashpoint.Reached(crashpoint.RotateIntent)
+	days := cur.Server.ExpiryDays
+	if expiryDays > 0 {
+		days = expiryDays
+	}
+	owner := bbapi.TokenOwner(cur.Server.Owner)
+	tok, err := api.Create(ctx, owner, name, cur.Server.Permissions, days)
+	if err != nil {
+		return nil, h.abandon(ctx, api, cur, name, nil, fmt.Errorf("%w: %w", ErrRotation, err))
+	}
+	h.Redactor.Add(tok.Secret)
+	crashpoint.Reached(crashpoint.RotateCreated)
+	// 2. The new token must work before anything serves it.
+	if err := h.checkNewToken(ctx, cur, sc, tok.Secret); err != nil {
+		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: the new token %s did not pass its check: %w", ErrRotation, tok.ID, err))
+	}
+	next, err := h.switchTo(ctx, cur, name, days, tok)
+	if err != nil {
+		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: %w", ErrRotation, err))
+	}
+	crashpoint.Reached(crashpoint.RotateSwitched)
+	h.notice("%s now serves the new token %s (%q); the old token %s is revoked in %s, once git processes that read it have finished", next.ID, tok.ID, tok.Name, cur.Server.ID, h.grace())
+	// 3. The old token goes once the grace has passed.
+	done, err := h.finishRotation(ctx, api, next.ID)
+	if err != nil {
+		return next, fmt.Errorf("%s serves the new token, but the old one is not revoked yet (%w): `git-credential-bbtoken repair` or the next rotate revokes it", next.ID, err)
+	}
+	return done, nil
+}
+
+// createdAPI is the token API that manages e, with its scope.
+func (h *Helper) createdAPI(ctx context.Context, e *store.Entry, password credential.Secret) (*bbapi.TokenAPI, bitbucket.Scope, error) {
+	sc, err := bitbucket.ParseScope(e.URL)
+	if err != nil {
+		return nil, sc, err
+	}
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, sc, err
+	}
+	var login *store.Entry
+	if password == "" {
+		login = loginOf(ix, bitbucket.DataCenter, sc)
+	}
+	api, err := h.tokenAPI(ctx, e.Server.API, login, APICredentials{Username: e.Server.By, Password: password})
+	return api, sc, err
+}
+
+// checkNewToken asks the REST API whether the new token authenticates for
+// the entry's scope, presented as git will present it.
+func (h *Helper) checkNewToken(ctx context.Context, e *store.Entry, sc bitbucket.Scope, tok string) error {
+	ep, err := bbapi.CheckEndpoint(bitbucket.DataCenter, e.Server.API, sc)
+	if err != nil {
+		return err
+	}
+	auth := bbapi.Auth{Bearer: e.AuthType != "", Username: e.Username, Secret: credential.Secret(tok)}
+	res := h.OAuthHTTP.Check(ctx, ep, auth)
+	switch res.Status {
+	case bbapi.StatusValid, bbapi.StatusLackingScope:
+		return nil // it authenticates (what it may see is its permissions' business)
+	}
+	return errors.New(res.Detail)
+}
+
+// switchTo makes the entry serve tok in one write, recording the old
+// token as Retire; it refuses if the entry changed since the rotation
+// recorded its intent.
+func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string, days int, tok bbapi.AccessToken) (*store.Entry, error) {
+	var out *store.Entry
+	err := h.Store.Update(ctx, func(tx *store.Tx) error {
+		e, ok := tx.Index.Find(cur.ID)
+		if !ok || e.Server == nil || e.Server.ID != cur.Server.ID || e.Server.Pending != pending {
+			return fmt.Errorf("%s changed meanwhile (removed, revoked, or rotated by another process)", cur.ID)
+		}
+		old := *e
+		next := old
+		srv := *old.Server
+		srv.ID, srv.Name, srv.ExpiryDays, srv.Pending = tok.ID, tok.Name, days, ""
+		srv.Retire, srv.RetireAfter = old.Server.ID, h.now().UTC().Add(h.grace())
+		if len(tok.Permissions) > 0 {
+			srv.Permissions = slices.Clone(tok.Permissions)
+		}
+		next.Server = &srv
+		setExpiry(&next, tok)
+		next.State, next.RejectedFor = store.StateActive, nil
+		next.Updated = h.now().UTC()
+		f := flavorOf(tx.Index, bitbucket.ScopeHost(old.URL))
+		if err := h.place(tx, f, &next, old.StoreName(), "", wireValue(&next, tok.Secret)); err != nil {
+			return err
+		}
+		tx.Index.Remove(old.ID)
+		if old.InKeyring() && next.ID != old.ID {
+			if err := tx.ReleaseAfterCommit(old.ID); err != nil {
+				return err
+			}
+		}
+		tx.Index.Entries = append(tx.Index.Entries, next)
+		tx.Changed()
+		out = &next
+		return nil
+	})
+	return out, err
+}
+
+// abandon undoes a rotation that did not switch: the new token (if it is
+// known) is revoked, and the intent cleared once nothing of that name is
+// left on the server. What cannot be undone now stays recorded for the
+// next rotate or repair.
+func (h *Helper) abandon(ctx context.Context, api *bbapi.TokenAPI, cur *store.Entry, pending string, tok *bbapi.AccessToken, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if tok != nil {
+		if err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), tok.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return fmt.Errorf("%w; revoking the new token failed too (%v): `git-credential-bbtoken repair` revokes it later", cause, err)
+		}
+	}
+	// A server that answered no to the create made nothing; after no
+	// answer, a token of that name may exist.
+	if tok != nil || errors.Is(cause, bbapi.ErrNoAnswer) {
+		if _, err := h.revokePending(ctx, api, cur.Server.Owner, pending, cur.Server.ID); err != nil {
+			return fmt.Errorf("%w; the server's tokens could not be checked for leftovers (%v): `git-credential-bbtoken repair` does it later", cause, err)
+		}
+	}
+	if _, err := h.updateServer(ctx, cur.ID, cur.Server.ID, func(s *store.ServerToken) bool {
+		if s.Pending != pending {
+			return false
+		}
+		s.Pending = ""
+		return true
+	}); err != nil {
+		return fmt.Errorf("%w; %v", cause, err)
+	}
+	return fmt.Errorf("%w (nothing changed: %s still serves token %s)", cause, cur.ID, cur.Server.ID)
+}
+
+// revokePending revokes every token named pending on the server but the
+// one the entry serves, and counts them.
+func (h *Helper) revokePending(ctx context.Context, api *bbapi.TokenAPI, owner, pending, serving string) (int, error) {
+	list, err := api.List(ctx, bbapi.TokenOwner(owner))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range list {
+		if t.Name != pending || t.ID == serving {
+			continue
+		}
+		if err := api.Delete(ctx, bbapi.TokenOwner(owner), t.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return n, err
+		}
+		h.Trace.Printf("rotate: revoked %s, made by an interrupted rotation", t.ID)
+		n++
+	}
+	return n, nil
+}
+
+// updateServer changes an entry's Server record under the lock, if the
+// entry still serves token serving; change reports whether it changed
+// anything. It returns the entry as saved.
+func (h *Helper) updateServer(ctx context.Context, id, serving string, change func(*store.ServerToken) bool) (*store.Entry, error) {
+	var out *store.Entry
+	err := h.Store.Update(ctx, func(tx *store.Tx) error {
+		e, ok := tx.Index.Find(id)
+		if !ok || e.Server == nil || e.Server.ID != serving {
+			return fmt.Errorf("%s changed meanwhile (removed, revoked, or rotated by another process)", id)
+		}
+		s := *e.Server
+		if change(&s) {
+			e.Server = &s
+			e.Updated = h.now().UTC()
+			tx.Changed()
+		}
+		c := *e
+		out = &c
+		return nil
+	})
+	return out, err
+}
+
+// finishRotation completes what an interrupted (or just switched)
+// rotation of entry id left: tokens named Pending that the entry does not
+// serve are revoked; Retire is revoked once its grace has passed (waiting
+// for what is left of it). It returns the entry as it is afterwards.
+func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id string) (*store.Entry, error) {
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	e, ok := ix.Find(id)
+	if !ok || e.Server == nil {
+		return nil, fmt.Errorf("%w: %s", store.ErrNoEntry, id)
+	}
+	cur := *e
+	if p := cur.Server.Pending; p != "" {
+		n, err := h.revokePending(ctx, api, cur.Server.Owner, p, cur.Server.ID)
+		if err != nil {
+			return nil, fmt.Errorf("finishing the interrupted rotation of %s: %w", id, err)
+		}
+		if n > 0 {
+			h.notice("revoked %d token(s) an interrupted rotation of %s had made", n, id)
+		}
+		next, err := h.updateServer(ctx, id, cur.Server.ID, func(s *store.ServerToken) bool {
+			if s.Pending != p {
+				return false
+			}
+			s.Pending = ""
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		cur = *next
+	}
+	if r := cur.Server.Retire; r != "" {
+		if err := sleepCtx(ctx, cur.Server.RetireAfter.Sub(h.now())); err != nil {
+			return nil, err
+		}
+		err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), r)
+		if err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return nil, err
+		}
+		crashpoint.Reached(crashpoint.RotateRevoked)
+		h.Trace.Printf("rotate: revoked the replaced token %s", r)
+		next, err := h.updateServer(ctx, id, cur.Server.ID, func(s *store.ServerToken) bool {
+			if s.Retire != r {
+				return false
+			}
+			s.Retire, s.RetireAfter = "", time.Time{}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		cur = *next
+	}
+	return &cur, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Unfinished lists entries whose rotation was interrupted (or is under
+// way), for repair.
+func (h *Helper) Unfinished() ([]Created, error) {
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	var out []Created
+	for _, e := range ix.Entries {
+		if !e.Server.Unfinished() {
+			continue
+		}
+		c, err := h.FindCreated(e.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, nil
+}
+
+// FinishRotation completes an interrupted rotation (repair): it revokes
+// what the rotation left, after what is left of its grace period.
+func (h *Helper) FinishRotation(ctx context.Context, c *Created, password credential.Secret) (*store.Entry, error) {
+	api, _, err := h.createdAPI(ctx, &c.Entry, password)
+	if err != nil {
+		return nil, err
+	}
+	return h.finishRotation(ctx, api, c.Entry.ID)
+}
+
+// Revoke revokes the created token c on the server (with whatever an
+// unfinished rotation left), then removes it locally. gone reports that
+// the server no longer knew the token.
+func (h *Helper) Revoke(ctx context.Context, c *Created, password credential.Secret) (e *store.Entry, gone bool, err error) {
+	api, _, err := h.createdAPI(ctx, &c.Entry, password)
+	if err != nil {
+		return nil, false, err
+	}
+	srv := c.Entry.Server
+	owner := bbapi.TokenOwner(srv.Owner)
+	if srv.Pending != "" {
+		if _, err := h.revokePending(ctx, api, srv.Owner, srv.Pending, ""); err != nil {
+			return nil, false, err
+		}
+	}
+	if srv.Retire != "" {
+		if err := api.Delete(ctx, owner, srv.Retire); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return nil, false, err
+		}
+	}
+	err = api.Delete(ctx, owner, srv.ID)
+	gone = errors.Is(err, bbapi.ErrNoSuchToken)
+	if err != nil && !gone {
+		return nil, false, err
+	}
+	err = h.Store.Update(ctx, func(tx *store.Tx) error {
+		cur, ok := tx.Index.Find(c.Entry.ID)
+		if !ok {
+			return nil // removed meanwhile: nothing left to do
+		}
+		return tx.Forget(*cur)
+	})
+	if err != nil {
+		return nil, gone, fmt.Errorf("revoked on the server, but not removed here: %w (`git-credential-bbtoken remove %s`)", err, c.Entry.ID)
+	}
+	return &c.Entry, gone, nil
+}

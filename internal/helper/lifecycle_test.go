@@ -1,0 +1,409 @@
+package helper_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bbtoken/git-credential-bbtoken/internal/bbapi"
+	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/fakebb"
+	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
+	"github.com/bbtoken/git-credential-bbtoken/internal/store"
+)
+
+const alicePassword = "correct horse battery staple"
+
+// dcWorld is a fixture next to a Data Center server (context path
+// /bitbucket) with repositories PRJ/repo and PRJ/other, and the users
+// alice (admin of PRJ) and bob (no admin rights).
+type dcWorld struct {
+	*fixture
+	srv  *fakebb.Server
+	host string // host:port
+	base string // https://host:port/bitbucket
+}
+
+func newDCWorld(t *testing.T, newFixture func(*testing.T) *fixture, opts fakebb.Options) *dcWorld {
+	t.Helper()
+	opts.Flavor, opts.ContextPath = fakebb.DataCenter, "bitbucket"
+	srv, err := fakebb.Start(t.TempDir(), opts)
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	for _, r := range []string{"PRJ/repo", "PRJ/other"} {
+		_, err := srv.CreateRepo(r)
+		require.NoError(t, err)
+	}
+	srv.AddUser(fakebb.User{Name: "alice", Password: alicePassword, Admin: []string{"PRJ"}, Write: true})
+	srv.AddUser(fakebb.User{Name: "bob", Password: "bobs-password-1", Write: true})
+	f := newFixture(t)
+	f.remember(alicePassword, "bobs-password-1")
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	f.mutate(func(ix *store.Index) {
+		ix.Hosts = map[string]store.HostConfig{u.Host: {Flavor: "datacenter"}}
+	})
+	pem, err := os.ReadFile(srv.CAFile)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	f.h.OAuthHTTP = bbapi.New(bbapi.Options{RootCAs: pool, Redactor: f.h.Redactor})
+	f.h.RotateGrace = time.Millisecond
+	w := &dcWorld{fixture: f, srv: srv, host: u.Host, base: srv.URL}
+	// Whatever the server made must not show in a notice or the trace.
+	t.Cleanup(func() {
+		for _, st := range srv.ServerTokens("") {
+			w.remember(st.Secret)
+		}
+	})
+	return w
+}
+
+func (w *dcWorld) repoURL(path string) string { return w.base + "/scm/" + path }
+
+// create runs PlanCreate and Create with alice's password.
+func (w *dcWorld) create(o helper.CreateOptions) (*store.Entry, error) {
+	p, err := w.h.PlanCreate(o)
+	if err != nil {
+		return nil, err
+	}
+	pw := credential.Secret("")
+	if p.PasswordFor != "" {
+		pw = alicePassword
+	}
+	return w.h.Create(context.Background(), p, pw)
+}
+
+func (w *dcWorld) mustCreate(o helper.CreateOptions) *store.Entry {
+	w.t.Helper()
+	e, err := w.create(o)
+	require.NoError(w.t, err)
+	return e
+}
+
+// live is the one live server token of owner.
+func (w *dcWorld) live(owner string) fakebb.ServerToken {
+	w.t.Helper()
+	l := w.srv.LiveServerTokens(owner)
+	require.Len(w.t, l, 1, "live tokens of %s", owner)
+	return l[0]
+}
+
+// bearerGet is what get answers a git that knows authtype, for path.
+func (w *dcWorld) bearerGet(path string) string {
+	return w.get(q("capability[]=authtype", "protocol=https", "host="+w.host, "path=bitbucket/scm/"+path))
+}
+
+// gitAccepts reports whether the server lets git fetch path with the
+// Authorization header value auth.
+func (w *dcWorld) gitAccepts(path, auth string) bool {
+	w.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, w.base+"/scm/"+path+"/info/refs?service=git-upload-pack", nil)
+	require.NoError(w.t, err)
+	req.Header.Set("Authorization", auth)
+	resp, err := w.srv.Client().Do(req)
+	require.NoError(w.t, err)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func TestCreate(t *testing.T) { eachStore(t, testCreate) }
+
+func testCreate(t *testing.T, newFixture func(*testing.T) *fixture) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: "ci", ExpiryDays: 30})
+	st := w.live("projects/PRJ/repos/repo")
+	require.Equal(t, store.KindRepository, e.Kind)
+	require.Equal(t, "Bearer", e.AuthType)
+	require.Equal(t, &store.ServerToken{
+		ID: st.ID, Name: "ci", API: w.base, Owner: "projects/PRJ/repos/repo", Permissions: []string{"REPO_WRITE"},
+		ExpiryDays: 30, By: "alice",
+	}, e.Server)
+	require.Equal(t, st.Expiry.UTC().Format(time.RFC3339), e.Expires, "the server's expiry is recorded")
+	// git gets the token as Bearer at once, and the server takes it.
+	require.Equal(t, q("capability[]=authtype", "password_expiry_utc="+itoa(st.Expiry.Unix()),
+		"authtype=Bearer", "credential="+st.Secret), w.bearerGet("PRJ/repo.git"))
+	require.True(t, w.gitAccepts("PRJ/repo.git", "Bearer "+st.Secret))
+	require.False(t, w.gitAccepts("PRJ/other.git", "Bearer "+st.Secret), "a repository token opens other repositories")
+
+	// A personal token: Basic with the user's name; a project token.
+	p := w.mustCreate(helper.CreateOptions{URL: w.base, Username: "alice", Permissions: []string{"project_read", "REPO_READ"}})
+	require.Equal(t, store.KindPersonal, p.Kind)
+	require.Equal(t, "alice", p.Username)
+	require.Equal(t, []string{"PROJECT_READ", "REPO_READ"}, p.Server.Permissions)
+	require.Empty(t, p.Expires, "no expiry asked, none enforced")
+	pt := w.live("users/alice")
+	require.True(t, w.gitAccepts("PRJ/other.git", "Basic "+basic("alice", pt.Secret)))
+	g := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice"})
+	require.Equal(t, store.KindProject, g.Kind)
+	require.Equal(t, []string{"PROJECT_READ", "REPO_WRITE"}, g.Server.Permissions)
+	require.Len(t, w.srv.LiveServerTokens(""), 3)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func basic(user, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + secret))
+}
+
+func TestCreateRefused(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{MaxTokenExpiryDays: 90})
+	repo := w.repoURL("PRJ/repo.git")
+	handAdded := "BBDC-handaddedtokenxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	w.remember(handAdded)
+	cases := []struct {
+		name     string
+		o        helper.CreateOptions
+		password string // "" : alice's
+		want     error
+		msg      string
+		asked    bool // the server was asked (and said no)
+	}{
+		{"cloud", helper.CreateOptions{URL: "https://bitbucket.org/ws/repo", Username: "alice"}, "", helper.ErrNoTokenAPI, "https://bitbucket.org/ws/repo/admin/access-tokens", false},
+		{"cloud workspace", helper.CreateOptions{URL: "https://bitbucket.org/ws", Username: "alice"}, "", helper.ErrNoTokenAPI, "https://bitbucket.org/ws/workspace/settings/access-tokens", false},
+		{"no username", helper.CreateOptions{URL: repo}, "", helper.ErrNeedCredentials, "--username", false},
+		{"personal without username", helper.CreateOptions{URL: w.base, Kind: store.KindPersonal}, "", helper.ErrBadUsername, "--username", false},
+		{"repository kind on a project", helper.CreateOptions{URL: w.repoURL("PRJ"), Kind: store.KindRepository, Username: "alice"}, "", helper.ErrBadKind, "repository", false},
+		{"project kind on the host", helper.CreateOptions{URL: w.base, Kind: store.KindProject, Username: "alice"}, "", helper.ErrBadKind, "project URL", false},
+		{"repository token for a personal repository", helper.CreateOptions{URL: w.repoURL("~alice/mine.git"), Kind: store.KindRepository, Username: "alice"}, "", helper.ErrBadKind, "personal", false},
+		{"unknown permission", helper.CreateOptions{URL: repo, Username: "alice", Permissions: []string{"REPO_EVERYTHING"}}, "", helper.ErrBadPermissions, "REPO_EVERYTHING", false},
+		{"project permission on a repository", helper.CreateOptions{URL: repo, Username: "alice", Permissions: []string{"PROJECT_READ"}}, "", helper.ErrBadPermissions, "REPO_READ", false},
+		{"expiry", helper.CreateOptions{URL: repo, Username: "alice", ExpiryDays: -1}, "", helper.ErrBadExpiry, "--expiry-days", false},
+		{"wrong password", helper.CreateOptions{URL: repo, Username: "alice"}, "not-her-password", bbapi.ErrRefused, "HTTP 401", true},
+		{"a token as the password", helper.CreateOptions{URL: repo, Username: "alice"}, handAdded, bbapi.ErrRefused, "tokens cannot manage tokens", true},
+		{"not an admin", helper.CreateOptions{URL: repo, Username: "bob"}, "bobs-password-1", bbapi.ErrNotPermitted, "not permitted", true},
+		{"no such repository", helper.CreateOptions{URL: w.repoURL("PRJ/nope.git"), Username: "alice"}, "", bbapi.ErrNotFound, "HTTP 404", true},
+		{"beyond the enforced expiry", helper.CreateOptions{URL: repo, Username: "alice", ExpiryDays: 365}, "", bbapi.ErrBadRequest, "cannot exceed 90", true},
+	}
+	w.srv.AddToken(fakebb.Token{Name: "hand", Secret: handAdded, Bearer: true})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := w.snapshot()
+			m := len(w.srv.Requests())
+			var err error
+			p, err := w.h.PlanCreate(c.o)
+			if err == nil {
+				pw := credential.Secret(alicePassword)
+				if c.password != "" {
+					pw = credential.Secret(c.password)
+				}
+				_, err = w.h.Create(context.Background(), p, pw)
+			}
+			require.ErrorIs(t, err, c.want)
+			require.Contains(t, err.Error(), c.msg)
+			require.NotContains(t, err.Error(), alicePassword)
+			require.NotContains(t, err.Error(), handAdded)
+			require.Equal(t, c.asked, len(w.srv.Requests()) > m, "whether the server was asked")
+			w.requireUnchanged(before)
+			require.Empty(t, w.srv.LiveServerTokens(""), "a token was left on the server")
+		})
+	}
+	// The server's enforced expiry applies when none is asked for.
+	e := w.mustCreate(helper.CreateOptions{URL: repo, Username: "alice"})
+	require.NotEmpty(t, e.Expires)
+	// One created token per slot: the next is a rotation.
+	_, err := w.create(helper.CreateOptions{URL: repo, Username: "alice"})
+	require.ErrorIs(t, err, helper.ErrBadKind)
+	require.Contains(t, err.Error(), "rotate "+e.ID)
+}
+
+func TestRotate(t *testing.T) { eachStore(t, testRotate) }
+
+func testRotate(t *testing.T, newFixture func(*testing.T) *fixture) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: "ci", ExpiryDays: 30})
+	old := w.live("projects/PRJ/repos/repo")
+	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	require.NoError(t, err)
+	require.Equal(t, "alice", c.PasswordFor)
+	next, err := w.h.Rotate(context.Background(), c, 0, alicePassword)
+	require.NoError(t, err)
+	cur := w.live("projects/PRJ/repos/repo")
+	require.NotEqual(t, old.ID, cur.ID)
+	require.Equal(t, cur.ID, next.Server.ID)
+	require.True(t, strings.HasPrefix(cur.Name, "ci (rotated "), cur.Name)
+	require.Equal(t, []string{"REPO_WRITE"}, cur.Permissions)
+	require.False(t, next.Server.Unfinished())
+	require.Equal(t, 30, next.Server.ExpiryDays)
+	require.True(t, w.gitAccepts("PRJ/repo.git", "Bearer "+cur.Secret))
+	require.False(t, w.gitAccepts("PRJ/repo.git", "Bearer "+old.Secret), "the old token still works")
+	require.Contains(t, w.bearerGet("PRJ/repo.git"), "credential="+cur.Secret+"\n")
+	require.Len(t, w.index().Entries, 1)
+	if !w.pass {
+		_, err := w.secretOf(e.ID)
+		require.ErrorIs(t, err, secrets.ErrNotFound, "the old secret is still in the keyring")
+		require.Equal(t, 1, w.secretCount())
+	}
+	// A second rotation with another expiry; the name keeps one mark.
+	c, err = w.h.FindCreated(next.ID)
+	require.NoError(t, err)
+	again, err := w.h.Rotate(context.Background(), c, 7, alicePassword)
+	require.NoError(t, err)
+	last := w.live("projects/PRJ/repos/repo")
+	require.Equal(t, 1, strings.Count(last.Name, "(rotated "), last.Name)
+	require.Equal(t, 7, again.Server.ExpiryDays)
+	require.WithinDuration(t, time.Now().Add(7*24*time.Hour), last.Expiry, time.Minute)
+}
+
+// TestRotateFinishesInterrupted starts from what a rotation killed at
+// each step leaves, and checks that rotate and repair finish it: exactly
+// one live token, the one the entry serves.
+func TestRotateFinishesInterrupted(t *testing.T) {
+	const owner = "projects/PRJ/repos/repo"
+	type state struct{ pendingMade, pendingRecorded, retire bool }
+	cases := []struct {
+		name  string
+		state state
+	}{
+		{"intent recorded, server not asked", state{pendingRecorded: true}},
+		{"token made, not recorded", state{pendingRecorded: true, pendingMade: true}},
+		{"switched, old not revoked", state{retire: true}},
+	}
+	for _, c := range cases {
+		for _, finish := range []string{"rotate", "repair"} {
+			t.Run(c.name+"/"+finish, func(t *testing.T) {
+				w := newDCWorld(t, newFixture, fakebb.Options{})
+				e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: "ci"})
+				api := &bbapi.TokenAPI{HTTP: w.h.OAuthHTTP, Base: w.base, Auth: bbapi.Auth{Username: "alice", Secret: alicePassword}}
+				serving := e.Server.ID
+				if c.state.pendingMade {
+					// Two, as if the server was asked twice (a retried PUT).
+					for range 2 {
+						_, err := api.Create(context.Background(), owner, "ci (rotated x)", []string{"REPO_WRITE"}, 0)
+						require.NoError(t, err)
+					}
+				}
+				if c.state.retire {
+					tok, err := api.Create(context.Background(), owner, "ci (rotated y)", []string{"REPO_WRITE"}, 0)
+					require.NoError(t, err)
+					serving = tok.ID
+				}
+				w.mutate(func(ix *store.Index) {
+					s := ix.Entries[0].Server
+					if c.state.pendingRecorded {
+						s.Pending = "ci (rotated x)"
+					}
+					if c.state.retire {
+						s.Retire, s.RetireAfter = s.ID, w.now.Add(-time.Second)
+						s.ID = serving
+					}
+				})
+				found, err := w.h.FindCreated(e.ID)
+				require.NoError(t, err)
+				var done *store.Entry
+				if finish == "rotate" {
+					done, err = w.h.Rotate(context.Background(), found, 0, alicePassword)
+				} else {
+					done, err = w.h.FinishRotation(context.Background(), found, alicePassword)
+				}
+				require.NoError(t, err)
+				require.False(t, done.Server.Unfinished())
+				live := w.live(owner)
+				require.Equal(t, live.ID, done.Server.ID)
+				if finish == "repair" {
+					require.Equal(t, serving, live.ID, "repair changed which token serves")
+				}
+			})
+		}
+	}
+}
+
+// TestRotateAbandoned: a new token that fails its check, or an entry
+// that changed meanwhile, leaves the old token served and no new one on
+// the server.
+func TestRotateAbandoned(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: "ci"})
+	old := w.live("projects/PRJ/repos/repo")
+	c, err := w.h.FindCreated(e.ID)
+	require.NoError(t, err)
+	w.srv.RedirectAPI("https://elsewhere.invalid") // the check cannot pass
+	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
+	require.ErrorIs(t, err, helper.ErrRotation)
+	require.Contains(t, err.Error(), "still serves token "+old.ID)
+	w.srv.RedirectAPI("")
+	require.Equal(t, old.ID, w.live("projects/PRJ/repos/repo").ID)
+	require.False(t, w.entryByID(e.ID).Server.Unfinished())
+	require.Contains(t, w.bearerGet("PRJ/repo.git"), "credential="+old.Secret+"\n")
+
+	// The wrong password: nothing asked of the entry, nothing made.
+	_, err = w.h.Rotate(context.Background(), c, 0, "wrong-password-x")
+	require.ErrorIs(t, err, bbapi.ErrRefused)
+	require.Equal(t, old.ID, w.live("projects/PRJ/repos/repo").ID)
+	require.False(t, w.entryByID(e.ID).Server.Unfinished())
+}
+
+func (w *dcWorld) entryByID(id string) *store.Entry {
+	w.t.Helper()
+	e, ok := w.index().Find(id)
+	require.True(w.t, ok, "entry %s is gone", id)
+	return e
+}
+
+func TestRevoke(t *testing.T) { eachStore(t, testRevoke) }
+
+func testRevoke(t *testing.T, newFixture func(*testing.T) *fixture) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
+	st := w.live("projects/PRJ/repos/repo")
+	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	require.NoError(t, err)
+	got, gone, err := w.h.Revoke(context.Background(), c, alicePassword)
+	require.NoError(t, err)
+	require.False(t, gone)
+	require.Equal(t, e.ID, got.ID)
+	require.Empty(t, w.srv.LiveServerTokens(""))
+	require.False(t, w.gitAccepts("PRJ/repo.git", "Bearer "+st.Secret))
+	require.Empty(t, w.index().Entries)
+	require.Empty(t, w.bearerGet("PRJ/repo.git"))
+
+	// Revoked in Bitbucket already: removed here, with gone set.
+	w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
+	w.srv.Revoke(w.live("projects/PRJ/repos/repo").TokenName())
+	c, err = w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	require.NoError(t, err)
+	_, gone, err = w.h.Revoke(context.Background(), c, alicePassword)
+	require.NoError(t, err)
+	require.True(t, gone)
+	require.Empty(t, w.index().Entries)
+}
+
+func TestFindCreated(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	byHand := w.add("hand", helper.AddOptions{URL: w.repoURL("PRJ/other.git"), Token: "BBDC-byhandxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})
+	w.mustCreate(helper.CreateOptions{URL: w.base, Username: "alice"})
+	w.srv.AddUser(fakebb.User{Name: "carol", Password: "carols-password", Admin: []string{"*"}})
+	p, err := w.h.PlanCreate(helper.CreateOptions{URL: w.base, Username: "carol"})
+	require.NoError(t, err)
+	_, err = w.h.Create(context.Background(), p, "carols-password")
+	require.NoError(t, err)
+	w.remember("carols-password")
+	cases := []struct {
+		arg  string
+		want error
+		msg  string
+	}{
+		{byHand.ID, helper.ErrNotCreated, "create " + w.repoURL("PRJ/other")},
+		{w.repoURL("PRJ/other.git"), helper.ErrNotCreated, "added by hand"},
+		{w.base, helper.ErrAmbiguous, "alice"},
+		{w.repoURL("PRJ/repo.git"), store.ErrNoEntry, "list"},
+		{"https://bitbucket.org/ws/repo", helper.ErrNoTokenAPI, "admin/access-tokens"},
+		{"nonsense id", store.ErrNoEntry, "neither an id nor a URL"},
+	}
+	for _, c := range cases {
+		_, err := w.h.FindCreated(c.arg)
+		require.ErrorIs(t, err, c.want, c.arg)
+		assert.Contains(t, err.Error(), c.msg, c.arg)
+	}
+}
