@@ -31,6 +31,7 @@ import (
 var (
 	// ErrRefused: 401 for the credentials themselves (a wrong password,
 	// or a token, which cannot manage tokens).
+	//lint:ignore ST1005 it starts with a proper noun
 	ErrRefused = errors.New("Bitbucket refused the credentials")
 	// ErrNotPermitted: the user is known but may not manage these tokens
 	// (project or repository tokens need admin permission there).
@@ -42,6 +43,7 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrBadRequest: the server refused what was asked (an unknown
 	// permission, an expiry beyond what the admins allow).
+	//lint:ignore ST1005 it starts with a proper noun
 	ErrBadRequest = errors.New("Bitbucket refused the request")
 	// ErrNoAnswer: no answer, a 5xx, a redirect or rate limiting: nothing
 	// is known to have happened; try again.
