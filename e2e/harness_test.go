@@ -126,6 +126,9 @@ type fixtureOptions struct {
 	srv *fakebb.Server
 	// oauth configures the server's OAuth endpoints.
 	oauth fakebb.OAuthOptions
+	// dataCenter starts a Data Center server (context path /bitbucket)
+	// and sets it up as one.
+	dataCenter bool
 }
 
 // newFixture starts a Cloud server with the given repositories and a HOME
@@ -139,7 +142,11 @@ func newFixture(t *testing.T, opts fixtureOptions) *fixture {
 	srv := opts.srv
 	if srv == nil {
 		var err error
-		if srv, err = fakebb.Start(t.TempDir(), fakebb.Options{Flavor: fakebb.Cloud, OAuth: opts.oauth}); err != nil {
+		o := fakebb.Options{Flavor: fakebb.Cloud, OAuth: opts.oauth}
+		if opts.dataCenter {
+			o.Flavor, o.ContextPath = fakebb.DataCenter, "bitbucket"
+		}
+		if srv, err = fakebb.Start(t.TempDir(), o); err != nil {
 			t.Fatalf("starting fakebb: %v", err)
 		}
 		t.Cleanup(srv.Close)
@@ -185,7 +192,11 @@ func newFixture(t *testing.T, opts fixtureOptions) *fixture {
 	// Registered after srv.Close, so it runs before it.
 	t.Cleanup(func() { f.finish(t) })
 	if !opts.noSetup {
-		r := f.helper(t, "", "setup", "--host", srv.URL, "--flavor", "cloud")
+		flavor := "cloud"
+		if opts.dataCenter {
+			flavor = "datacenter"
+		}
+		r := f.helper(t, "", "setup", "--host", srv.URL, "--flavor", flavor)
 		wantCode(t, r, 0)
 	}
 	return f

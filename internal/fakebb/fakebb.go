@@ -142,6 +142,8 @@ type Server struct {
 	certPool *x509.CertPool
 	reqID    atomic.Uint64
 
+	slowGit atomic.Int64 // SlowGit's delay, in nanoseconds
+
 	mu      sync.Mutex
 	repos   map[string]string // canonical repository key -> on-disk path relative to reposDir (without ".git")
 	tokens  []Token
@@ -258,6 +260,11 @@ func (s *Server) AddToken(t Token) {
 	}
 	s.tokens = append(s.tokens, t)
 }
+
+// SlowGit delays every git request by d before its credentials are
+// checked, as a busy server does: a client then holds the credentials it
+// was given that much longer before they count (0 stops it).
+func (s *Server) SlowGit(d time.Duration) { s.slowGit.Store(int64(d)) }
 
 // Revoke makes the named token fail with 401 everywhere.
 func (s *Server) Revoke(name string) {
@@ -546,6 +553,9 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if d := time.Duration(s.slowGit.Load()); d > 0 {
+		time.Sleep(d)
+	}
 	tok, rejected := s.authenticate(r, &rec)
 	if tok == nil || rejected {
 		s.unauthorized(w)
