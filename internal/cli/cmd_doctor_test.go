@@ -379,6 +379,21 @@ func TestDoctorTokens(t *testing.T) {
 		finding(t, lines, doctor.Warn, `^warn +git \d.*fix: upgrade git to 2.46 or newer to use Data Center project and repository tokens`)
 	}
 
+	// A token the helper created: the fix is rotate; a rotation left
+	// unfinished is a finding of its own, fixed by repair.
+	require.NoError(t, (&store.Store{Dir: f.dir, Secrets: f.secrets}).Update(context.Background(), func(tx *store.Tx) error {
+		e, _ := tx.Index.Find(bearer)
+		e.Expires = "2026-09-05"
+		e.Server = &store.ServerToken{ID: "1001", Name: "ci", API: "https://git.example.com", Owner: "projects/PRJ/repos/repo", By: "alice", Pending: "ci (rotated x)"}
+		tx.Changed()
+		return nil
+	}))
+	_, lines = f.doctor()
+	l = finding(t, lines, doctor.Warn, `token `+bearer+` \(repository https://git.example.com/scm/PRJ/repo\): expires on 2026-09-05`)
+	assert.Contains(t, l, "fix: git-credential-bbtoken rotate "+bearer+" (the password of alice on stdin or at the prompt)")
+	l = finding(t, lines, doctor.Action, `token `+bearer+` .*: a rotation of it was interrupted`)
+	assert.Contains(t, l, "fix: git-credential-bbtoken repair (the password of alice on stdin or at the prompt)")
+
 	// Later: one expired, the other now within 14 days.
 	f.now = time.Date(2026, 9, 12, 0, 0, 0, 0, time.UTC)
 	r, lines = f.doctor()

@@ -396,7 +396,7 @@ func (h *Helper) FindCreated(idOrURL string) (*Created, error) {
 func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
 	if e, ok := ix.Find(idOrURL); ok {
 		if e.Server == nil {
-			return nil, notCreated(e)
+			return nil, notCreated(ix, e)
 		}
 		return e, nil
 	}
@@ -425,7 +425,7 @@ func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
 		}
 		return nil, fmt.Errorf("%w for %s: name one by its id: %s", ErrAmbiguous, sc, strings.Join(ids, ", "))
 	case len(byHand) > 0:
-		return nil, notCreated(byHand[0])
+		return nil, notCreated(ix, byHand[0])
 	}
 	if flavorOf(ix, sc.Host) == bitbucket.Cloud {
 		return nil, fmt.Errorf("%w: make a new token at %s", ErrNoTokenAPI, cloudTokenPage(sc))
@@ -433,7 +433,10 @@ func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
 	return nil, fmt.Errorf("%w for %s (see `git-credential-bbtoken list`)", store.ErrNoEntry, sc)
 }
 
-func notCreated(e *store.Entry) error {
+func notCreated(ix *store.Index, e *store.Entry) error {
+	if sc, err := bitbucket.ParseScope(e.URL); err == nil && flavorOf(ix, sc.Host) == bitbucket.Cloud {
+		return fmt.Errorf("%w: make a new token at %s, `git-credential-bbtoken add` it, then revoke %s's there", ErrNoTokenAPI, cloudTokenPage(sc), e.ID)
+	}
 	return fmt.Errorf("%w: %s (%s %s) was added by hand, so its id on the server is unknown: `git-credential-bbtoken create %s` makes one the helper can rotate, then `remove %s` (and revoke the old token in Bitbucket)", ErrNotCreated, e.ID, e.Kind, e.URL, e.URL, e.ID)
 }
 

@@ -407,3 +407,13 @@ func TestFindCreated(t *testing.T) {
 		assert.Contains(t, err.Error(), c.msg, c.arg)
 	}
 }
+
+// TestCreatedTokenExpiryWarning: get's daily expiry line names rotate for
+// a token the helper created.
+func TestCreatedTokenExpiryWarning(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", ExpiryDays: 3})
+	w.now = time.Now()
+	require.NotEmpty(t, w.bearerGet("PRJ/repo.git"))
+	require.Contains(t, w.notices.String(), "renew it with `git-credential-bbtoken rotate "+e.ID+"`")
+}
