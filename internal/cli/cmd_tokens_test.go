@@ -49,7 +49,9 @@ func TestTokenCommandsRefuse(t *testing.T) {
 		{"create on Cloud", "", func(_, _ string) []string { return []string{"create", "https://bitbucket.org/ws/repo"} }, ExitError, "no API for creating or rotating tokens: make the token at https://bitbucket.org/ws/repo/admin/access-tokens"},
 		{"create without username or login", password + "\n", func(_, _ string) []string { return []string{"create", dc} }, ExitError, "--username"},
 		{"create without a password", "", func(_, _ string) []string { return []string{"create", dc, "--username", "alice"} }, ExitError, "no password for alice on stdin"},
-		{"create with an unknown permission", password + "\n", func(_, _ string) []string { return []string{"create", dc, "--username", "alice", "--permissions", "REPO_READ,REPO_GOD"} }, ExitError, `invalid permissions: "REPO_GOD"`},
+		{"create with an unknown permission", password + "\n", func(_, _ string) []string {
+			return []string{"create", dc, "--username", "alice", "--permissions", "REPO_READ,REPO_GOD"}
+		}, ExitError, `invalid permissions: "REPO_GOD"`},
 		{"create for a slot a created token holds", password + "\n", func(_, _ string) []string {
 			return []string{"create", "https://bb.example.com/scm/PRJ/third.git", "--username", "alice"}
 		}, ExitError, "rotate"},
