@@ -417,3 +417,57 @@ func TestCreatedTokenExpiryWarning(t *testing.T) {
 	require.NotEmpty(t, w.bearerGet("PRJ/repo.git"))
 	require.Contains(t, w.notices.String(), "renew it with `git-credential-bbtoken rotate "+e.ID+"`")
 }
+
+// TestLifecycleWithOAuthLogin: with an OAuth login of the host, create,
+// rotate and revoke need no password (Bearer with the login's access
+// token, acting for its user).
+func TestLifecycleWithOAuthLogin(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	const consumerSecret = "consumer-secret-dc-0001"
+	w.remember(consumerSecret)
+	w.srv.AddConsumer(fakebb.Consumer{Key: "KEY", Secret: consumerSecret, CallbackURL: "http://127.0.0.1:53171/", Write: true, User: "alice"})
+	flow, err := w.h.OAuthStart(w.base, "KEY", consumerSecret, "http://127.0.0.1:53171/", nil)
+	require.NoError(t, err)
+	client := w.srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Get(flow.AuthURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	_, err = w.h.OAuthFinish(context.Background(), flow, loc.Query().Get("code"), "")
+	require.NoError(t, err)
+	t.Cleanup(func() { w.remember(w.srv.OAuthIssued()...) })
+
+	p, err := w.h.PlanCreate(helper.CreateOptions{URL: w.repoURL("PRJ")})
+	require.NoError(t, err)
+	require.Empty(t, p.PasswordFor, "a login needs no password")
+	e, err := w.h.Create(context.Background(), p, "")
+	require.NoError(t, err)
+	require.Empty(t, e.Server.By)
+	first := w.live("projects/PRJ")
+	for _, r := range w.srv.Requests() {
+		if r.Service == "tokens" {
+			require.Equal(t, "bearer", r.Auth, "the token API was called without the login")
+		}
+	}
+	c, err := w.h.FindCreated(e.ID)
+	require.NoError(t, err)
+	require.Empty(t, c.PasswordFor)
+	next, err := w.h.Rotate(context.Background(), c, 0, "")
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID, w.live("projects/PRJ").ID)
+	c, err = w.h.FindCreated(next.ID)
+	require.NoError(t, err)
+	_, _, err = w.h.Revoke(context.Background(), c, "")
+	require.NoError(t, err)
+	require.Empty(t, w.srv.LiveServerTokens("projects/PRJ"))
+
+	// Without the login, a token it created names login as the way back.
+	e = w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ")})
+	_, err = w.h.Logout(context.Background(), w.base)
+	require.NoError(t, err)
+	_, err = w.h.FindCreated(e.ID)
+	require.ErrorIs(t, err, helper.ErrNeedCredentials)
+	require.Contains(t, err.Error(), "git-credential-bbtoken login "+w.base)
+}
