@@ -215,8 +215,8 @@ func TestRotateUnderLoad(t *testing.T) {
 		t.Fatalf("after rotate the server has %d live personal tokens (old %s): %+v", len(live), old[0].ID, live)
 	}
 	newID := strings.TrimSpace(rot.stdout)
-	if e := f.entry(t, newID); e.State != "active" {
-		t.Errorf("the rotated entry: %+v", e)
+	if rows := f.list(t); len(rows) != 1 || rows[0].ID != newID || rows[0].State != "active" {
+		t.Errorf("after the rotation list shows %+v, want only the rotated entry %s (git's store keeps no copy of the old token)", rows, newID)
 	}
 	usedNew := false
 	for _, req := range f.srv.Requests()[m:] {

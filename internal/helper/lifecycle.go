@@ -583,6 +583,7 @@ func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string,
 		srv := *old.Server
 		srv.ID, srv.Name, srv.ExpiryDays, srv.Pending = tok.ID, tok.Name, days, ""
 		srv.Retire, srv.RetireAfter = old.Server.ID, h.now().UTC().Add(h.grace())
+		srv.PrevCheck = old.Check
 		if len(tok.Permissions) > 0 {
 			srv.Permissions = slices.Clone(tok.Permissions)
 		}

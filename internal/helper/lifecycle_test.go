@@ -471,3 +471,22 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 	require.ErrorIs(t, err, helper.ErrNeedCredentials)
 	require.Contains(t, err.Error(), "git-credential-bbtoken login "+w.base)
 }
+
+// TestStoreOfRotatedOutToken: git's store, after a fetch that used the
+// token a rotation just replaced, keeps no copy of it (it dies after the
+// grace period; a copy would outlive it as a stored credential).
+func TestStoreOfRotatedOutToken(t *testing.T) { eachStore(t, testStoreOfRotatedOutToken) }
+
+func testStoreOfRotatedOutToken(t *testing.T, newFixture func(*testing.T) *fixture) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
+	old := w.live("users/alice")
+	c, err := w.h.FindCreated(w.base)
+	require.NoError(t, err)
+	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
+	require.NoError(t, err)
+	w.store(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git", "username=alice", "password="+old.Secret))
+	require.Empty(t, w.storedEntries(), "git's store kept the rotated-out token")
+	cur := w.live("users/alice")
+	require.Contains(t, w.get(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git")), "password="+cur.Secret+"\n")
+}

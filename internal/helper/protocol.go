@@ -243,6 +243,17 @@ func (h *Helper) loginIssued(ix *store.Index, r *request, g secretValue) bool {
 	return false
 }
 
+// rotatedOut names the created entry whose last rotation replaced the
+// token git hands back ("" when none did).
+func rotatedOut(ix *store.Index, g secretValue) string {
+	for _, e := range ix.Entries {
+		if e.Server != nil && store.CheckMatches(e.Server.PrevCheck, g.Password+g.Credential) {
+			return e.ID
+		}
+	}
+	return ""
+}
+
 // passReads is what one command decrypted from the password store (by
 // entry id) and the first entry it could not read.
 type passReads struct {
@@ -477,6 +488,10 @@ func (h *Helper) StoreCredential(ctx context.Context, q *credential.Credential) 
 	}
 	if h.loginIssued(ix, r, g) {
 		h.Trace.Printf("store: nothing stored: a token a login issued (the login renews its own)")
+		return nil
+	}
+	if id := rotatedOut(ix, g); id != "" {
+		h.Trace.Printf("store: nothing stored: the token a rotation of %s replaced (it is revoked after the grace period)", id)
 		return nil
 	}
 	return h.Store.Update(ctx, func(tx *store.Tx) error {

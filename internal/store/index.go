@@ -147,6 +147,10 @@ type ServerToken struct {
 	// the switch have finished by then).
 	Retire      string    `json:"retire,omitempty"`
 	RetireAfter time.Time `json:"retire_after,omitzero"`
+	// PrevCheck recognises the token the last rotation replaced: git's
+	// store after a fetch that used it keeps no copy of a token about to
+	// be revoked.
+	PrevCheck string `json:"prev_check,omitempty"`
 }
 
 // Unfinished reports a rotation that was interrupted or is under way.
