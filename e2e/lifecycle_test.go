@@ -311,3 +311,34 @@ func names(ts []fakebb.ServerToken) []string {
 	}
 	return out
 }
+
+// TestCreateKilled kills `create` after it recorded its request and after
+// the server made the token: git is served nothing new, and repair
+// revokes what the server made, so no token is left that nothing serves.
+func TestCreateKilled(t *testing.T) {
+	f := dcFixture(t)
+	for _, step := range []string{crashpoint.CreateIntent, crashpoint.CreateCreated} {
+		res, stopped := f.stopAndKill(t, op{argv: []string{"create", f.dcURL("PRJ/repo.git"), "--username", "alice"}, stdin: alicePassword + "\n"}, nil, step)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		if !stopped {
+			t.Fatalf("create never reached %s: %s", step, res.result)
+		}
+		if rows := f.list(t); len(rows) != 0 {
+			t.Errorf("killed at %s: list shows %+v", step, rows)
+		}
+		r := f.withPassword(t, nil, "repair")
+		if r.code != 0 || !strings.Contains(r.stdout, "finished the create of") {
+			t.Errorf("killed at %s: repair: %s", step, r)
+		}
+		if live := f.srv.LiveServerTokens("projects/PRJ/repos/repo"); len(live) != 0 {
+			t.Errorf("killed at %s: after repair the server has %d live tokens nothing serves: %v", step, len(live), names(live))
+		}
+	}
+	r := f.withPassword(t, nil, "create", f.dcURL("PRJ/repo.git"), "--username", "alice")
+	wantCode(t, r, 0)
+	if live := f.srv.LiveServerTokens("projects/PRJ/repos/repo"); len(live) != 1 {
+		t.Errorf("after a create: %d live tokens", len(live))
+	}
+}

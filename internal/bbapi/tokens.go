@@ -167,7 +167,8 @@ type restToken struct {
 func (r restToken) token() AccessToken {
 	id := strings.Trim(string(r.ID), `"`)
 	return AccessToken{
-		ID: oneLine(id, 100), Name: oneLine(r.Name, 200), Permissions: r.Permissions,
+		// The name whole: rotations find their tokens by it.
+		ID: oneLine(id, 100), Name: r.Name, Permissions: r.Permissions,
 		Created: restTime(r.CreatedDate), Expiry: restTime(r.ExpiryDate), Secret: r.Token,
 	}
 }
@@ -253,7 +254,7 @@ func (a *TokenAPI) call(ctx context.Context, method, u string, body, out any) er
 		return fmt.Errorf("%w (HTTP 401): a wrong password, or a token (tokens cannot manage tokens: give the password, or log in with OAuth)%s", ErrRefused, colon(msg.text))
 	case code == http.StatusForbidden:
 		return fmt.Errorf("%w (HTTP 403)%s", ErrNotPermitted, colon(msg.text))
-	case code == http.StatusNotFound && method == http.MethodDelete:
+	case code == http.StatusNotFound && method == http.MethodDelete && !ownerMissing(msg.exception):
 		return fmt.Errorf("%w (HTTP 404)%s", ErrNoSuchToken, colon(msg.text))
 	case code == http.StatusNotFound:
 		return fmt.Errorf("%w (HTTP 404)%s", ErrNotFound, colon(msg.text))
@@ -265,6 +266,18 @@ func (a *TokenAPI) call(ctx context.Context, method, u string, body, out any) er
 		return fmt.Errorf("%w: rate-limited (HTTP 429): try again later", ErrNoAnswer)
 	}
 	return fmt.Errorf("%w: HTTP %d%s", ErrNoAnswer, code, colon(msg.text))
+}
+
+// ownerMissing reports a 404 for the user, project or repository rather
+// than the token: the token may well live on (a renamed repository, a user
+// whose slug is not their lower-cased name).
+func ownerMissing(exception string) bool {
+	for _, x := range []string{"NoSuchUserException", "NoSuchProjectException", "NoSuchRepositoryException"} {
+		if strings.HasSuffix(exception, x) {
+			return true
+		}
+	}
+	return false
 }
 
 func colon(s string) string {

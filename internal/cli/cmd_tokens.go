@@ -15,6 +15,7 @@ import (
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
 	"github.com/bbtoken/git-credential-bbtoken/internal/helper"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -63,7 +64,6 @@ func (r *runner) create(args []string) error {
 	days := fs.String("expiry-days", "", "")
 	name := fs.String("name", "", "")
 	username := fs.String("username", "", "")
-	where := fs.String("store", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -77,15 +77,12 @@ func (r *runner) create(args []string) error {
 	if *kind != "" && !slices.Contains([]store.Kind{store.KindPersonal, store.KindProject, store.KindRepository}, store.Kind(*kind)) {
 		return usagef("--kind %q: use personal, project or repository", *kind)
 	}
-	if *where != "" && !slices.Contains(store.Stores, *where) {
-		return usagef("--store %q: use keyring or pass", *where)
-	}
 	n, err := expiryDays(*days)
 	if err != nil {
 		return err
 	}
 	o := helper.CreateOptions{
-		URL: pos[0], Kind: store.Kind(*kind), ExpiryDays: n, Name: *name, Username: *username, Store: *where,
+		URL: pos[0], Kind: store.Kind(*kind), ExpiryDays: n, Name: *name, Username: *username,
 		Permissions: strings.FieldsFunc(*perms, func(r rune) bool { return r == ',' || r == ' ' }),
 	}
 	if o.Name == "" {
@@ -109,6 +106,9 @@ func (r *runner) create(args []string) error {
 		}
 	}
 	e, err := h.Create(context.Background(), plan, pw)
+	if errors.Is(err, secrets.ErrUnavailable) {
+		return fmt.Errorf("%w; tokens create makes are kept in the keyring (start one, e.g. gnome-keyring-daemon in a D-Bus session), or make the token in Bitbucket and `add` it with --store pass or --from-env VAR", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -221,42 +221,44 @@ func (r *runner) revoke(args []string) error {
 	return nil
 }
 
-// finishRotations completes rotations that were interrupted, for repair:
-// it reads one password per user who needs one. It reports whether any
-// is left unfinished.
-func (r *runner) finishRotations(h *helper.Helper, dryRun bool) (left bool, err error) {
+// finishUnfinished completes creates and rotations that were
+// interrupted, for repair: it reads one password per user who needs one.
+// It reports whether any is left unfinished.
+func (r *runner) finishUnfinished(h *helper.Helper, dryRun bool) (left bool, err error) {
 	todo, err := h.Unfinished()
 	if err != nil || len(todo) == 0 {
 		return false, err
 	}
 	out := r.env.Stdout
 	if dryRun {
-		for _, c := range todo {
-			fmt.Fprintf(out, "would finish the interrupted rotation of %s (%s %s)\n", c.Entry.ID, c.Entry.Kind, c.Entry.URL)
+		for _, u := range todo {
+			fmt.Fprintf(out, "would finish %s\n", u.Subject)
 		}
-		return false, nil
+		return true, nil
 	}
 	in := r.stdinReader()
 	passwords := map[string]credential.Secret{}
-	for _, c := range todo {
-		pw, ok := passwords[c.PasswordFor]
-		if !ok && c.PasswordFor != "" {
-			if pw, err = r.readPassword(in, c.PasswordFor, c.Host); err != nil {
-				fmt.Fprintf(out, "the rotation of %s (%s %s) is unfinished: %v\n", c.Entry.ID, c.Entry.Kind, c.Entry.URL, err)
+	for _, u := range todo {
+		if u.Err != nil {
+			fmt.Fprintf(out, "%s is unfinished: %s\n", u.Subject, oneLine(u.Err.Error()))
+			left = true
+			continue
+		}
+		pw, ok := passwords[u.PasswordFor]
+		if !ok && u.PasswordFor != "" {
+			if pw, err = r.readPassword(in, u.PasswordFor, u.Host); err != nil {
+				fmt.Fprintf(out, "%s is unfinished: %s\n", u.Subject, oneLine(err.Error()))
 				left = true
 				continue
 			}
-			passwords[c.PasswordFor] = pw
+			passwords[u.PasswordFor] = pw
 		}
-		e, err := h.FinishRotation(context.Background(), &c, pw)
-		switch {
-		case err != nil && errors.Is(err, store.ErrNoEntry):
-		case err != nil:
-			fmt.Fprintf(out, "the rotation of %s (%s %s) is unfinished: %s\n", c.Entry.ID, c.Entry.Kind, c.Entry.URL, oneLine(err.Error()))
+		if err := h.Finish(context.Background(), u, pw); err != nil {
+			fmt.Fprintf(out, "%s is unfinished: %s\n", u.Subject, oneLine(err.Error()))
 			left = true
-		default:
-			fmt.Fprintf(out, "finished the interrupted rotation of %s: it serves token %s, and no other token the rotation made is left\n", e.ID, e.Server.ID)
+			continue
 		}
+		fmt.Fprintf(out, "finished %s: no token it made is left unserved on the server\n", u.Subject)
 	}
 	return left, nil
 }

@@ -102,7 +102,8 @@ func TestRepairUnfinishedRotationNeedsPassword(t *testing.T) {
 	assert.Contains(t, r.stdout, "no password for alice")
 	assertUnchanged(t, before, f.state())
 	dry := f.run("", "repair", "--dry-run")
-	assert.Contains(t, dry.stdout, "would finish the interrupted rotation of "+id)
+	assert.Contains(t, dry.stdout, "would finish the rotation of "+id)
+	assert.Equal(t, ExitError, dry.code, "a dry run with work left says it needs attention")
 }
 
 func mutateIndex(t *testing.T, f *fixture, fn func(ix *store.Index)) {

@@ -51,10 +51,10 @@ Usage:
   git-credential-bbtoken logout [HOST_URL]
         Remove the host's login.
   git-credential-bbtoken create URL [--kind personal|project|repository] [--permissions LIST]
-                         [--expiry-days N] [--name TEXT] [--username NAME] [--store keyring|pass]
+                         [--expiry-days N] [--name TEXT] [--username NAME]
         Data Center: have the server make an HTTP access token for URL (kind
         from the URL, like add; permissions default to read and write
-        there, e.g. REPO_WRITE) and keep it, never shown. It takes the
+        there, e.g. REPO_WRITE) and keep it in the keyring, never shown. It takes the
         password of --username (stdin or hidden prompt; never stored), or
         the host's OAuth login. Prints the entry id.
   git-credential-bbtoken rotate ID|URL [--expiry-days N]
@@ -75,7 +75,8 @@ Usage:
   git-credential-bbtoken repair [--dry-run] [--delete-unknown]
         Check the index against the keyring: delete secrets left by an
         interrupted write, report entries whose secret is gone, finish
-        interrupted rotations (the password on stdin, as for rotate).
+        interrupted creates and rotations (the password on stdin, as for
+        rotate).
   git-credential-bbtoken doctor [--fix] [--json]
         Check git, the helper list and useHttpPath per host, the keyring,
         the index, tokens, plaintext credentials and this work tree's
@@ -111,7 +112,7 @@ var commandUsage = map[string]string{
 	"remove": "usage: git-credential-bbtoken remove ID|URL",
 	"login":  "usage: git-credential-bbtoken login [HOST_URL] --consumer KEY [--callback URL] [--no-browser] [--scopes LIST]",
 	"logout": "usage: git-credential-bbtoken logout [HOST_URL]",
-	"create": "usage: git-credential-bbtoken create URL [--kind personal|project|repository] [--permissions LIST] [--expiry-days N] [--name TEXT] [--username NAME] [--store keyring|pass]",
+	"create": "usage: git-credential-bbtoken create URL [--kind personal|project|repository] [--permissions LIST] [--expiry-days N] [--name TEXT] [--username NAME]",
 	"rotate": "usage: git-credential-bbtoken rotate ID|URL [--expiry-days N]",
 	"revoke": "usage: git-credential-bbtoken revoke ID|URL",
 	"setup":  "usage: git-credential-bbtoken setup [--host URL]... [--flavor cloud|datacenter] [--api-url URL] [--detect] [--dry-run] [--remove]",
@@ -382,6 +383,9 @@ func (r *runner) remove(args []string) error {
 	removed, err := h.Remove(context.Background(), pos[0])
 	for _, e := range removed {
 		fmt.Fprintf(r.env.Stdout, "removed %s (%s %s)\n", e.ID, e.Kind, e.URL)
+		if e.Server != nil {
+			fmt.Fprintf(r.env.Stderr, "note: %s was made by create: its token %s stays valid on the server until it expires (`revoke` ends both): revoke it in Bitbucket if nothing else uses it\n", e.ID, e.Server.ID)
+		}
 	}
 	return err
 }
@@ -484,7 +488,7 @@ func (r *runner) repair(args []string) error {
 			return err
 		}
 	}
-	unfinished, err := r.finishRotations(h, o.DryRun)
+	unfinished, err := r.finishUnfinished(h, o.DryRun)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,12 @@ const (
 	JournalReplayed = "journal-replayed" // a killed writer's leftovers are deleted; the index not yet saved
 )
 
+// The steps of a create (helper.Create), in order.
+const (
+	CreateIntent  = "create-intent"  // the request is recorded; the server not asked yet
+	CreateCreated = "create-created" // the server made the token; nothing kept of it
+)
+
 // The steps of a rotation (helper.Rotate), in order.
 const (
 	RotateIntent   = "rotate-intent"   // the new token's name is recorded as pending; the server not asked yet

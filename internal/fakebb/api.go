@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // The REST API. Next to git, the server answers the parts of the
@@ -66,6 +68,7 @@ type APIToken struct {
 
 // apiState is the REST API's configuration.
 type apiState struct {
+	slow       atomic.Int64 // SlowAPI's delay, in nanoseconds
 	mu         sync.Mutex
 	tokens     map[string]APIToken
 	limited    int
@@ -84,6 +87,10 @@ func (s *Server) SetAPIToken(name string, a APIToken) {
 	}
 	s.api.tokens[name] = a
 }
+
+// SlowAPI delays every REST API request (not the access-token API) by d
+// before it is answered (0 stops it).
+func (s *Server) SlowAPI(d time.Duration) { s.api.slow.Store(int64(d)) }
 
 // RateLimit makes the next n API requests answer 429, with the header
 // Retry-After: retryAfter unless it is "".
@@ -130,6 +137,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rec *Request) 
 		return false
 	}
 	rec.Service = "api"
+	if d := time.Duration(s.api.slow.Load()); d > 0 {
+		time.Sleep(d)
+	}
 	s.api.mu.Lock()
 	redirect := s.api.redirect
 	limited := s.api.limited > 0

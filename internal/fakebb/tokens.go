@@ -26,9 +26,10 @@ import (
 //   - only a user's password (Basic, from the AddUser table) or a live
 //     OAuth access token of a consumer with a User may call it; any
 //     token, or a wrong password, gets 401;
-//   - a user manages their own tokens (users/{their slug}) and those of
-//     the projects and repositories listed in User.Admin; others get 401
-//     with ...AuthorisationException and X-AUSERNAME;
+//   - a user manages their own personal tokens (users/{their slug}) and
+//     those of the projects and repositories listed in User.Admin; others
+//     get 401 with ...AuthorisationException and X-AUSERNAME;
+//   - PUT takes only Content-Type application/json (else 415);
 //   - unknown permissions (repositories take only REPO_*), an empty name
 //     or no permissions get 400; Options.MaxTokenExpiryDays, when set, is
 //     enforced (a longer expiryDays gets 400; none gets that maximum);
@@ -70,6 +71,16 @@ type tokenState struct {
 	users   []User
 	created []ServerToken
 	nextID  int
+	lose    int // LoseTokenAnswers: creates whose answer is lost
+}
+
+// LoseTokenAnswers makes the next n creates make their token and then
+// drop the connection before answering, as a proxy timing out would: the
+// client learns nothing of a token that exists.
+func (s *Server) LoseTokenAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users.lose = n
 }
 
 // AddUser adds (or replaces, by name) a user of the access-token API.
@@ -212,7 +223,9 @@ func (s *Server) tokenOwnerCheck(u User, segs []string) (int, string, string) {
 		return slices.ContainsFunc(u.Admin, func(a string) bool { return a == "*" || strings.EqualFold(a, what) })
 	}
 	if segs[0] == "users" {
-		if !strings.EqualFold(segs[1], userSlug(u.Name)) && !admin("*") {
+		// Only users themselves manage their personal tokens (admins
+		// may revoke them in the UI, not make them).
+		if !strings.EqualFold(segs[1], userSlug(u.Name)) {
 			return http.StatusUnauthorized, "You are not permitted to access this resource", notPermitted
 		}
 		s.mu.Lock()
@@ -244,6 +257,10 @@ func (s *Server) tokenOwnerCheck(u User, segs []string) (int, string, string) {
 func userSlug(name string) string { return strings.ToLower(name) }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u User, owner string, segs []string, repoToken bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s.apiError(w, http.StatusUnsupportedMediaType, "Unsupported media type: "+ct, "")
+		return
+	}
 	var body struct {
 		Name        string   `json:"name"`
 		Permissions []string `json:"permissions"`
@@ -312,6 +329,15 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u User, own
 		git.Write = writes
 	}
 	s.AddToken(git)
+	s.mu.Lock()
+	lose := s.users.lose > 0
+	if lose {
+		s.users.lose--
+	}
+	s.mu.Unlock()
+	if lose {
+		panic(http.ErrAbortHandler) // the connection drops, unanswered
+	}
 	out := restTokenJSON(t)
 	if days > 0 {
 		out["expiryDays"] = days
@@ -333,7 +359,10 @@ func restTokenJSON(t ServerToken) map[string]any {
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, owner string) {
 	var values []any
-	for _, t := range s.LiveServerTokens(owner) {
+	for _, t := range s.ServerTokens(owner) {
+		if t.Revoked {
+			continue // expired ones are listed, as Bitbucket lists them
+		}
 		values = append(values, restTokenJSON(t))
 	}
 	start, _ := strconv.Atoi(r.URL.Query().Get("start"))
@@ -351,8 +380,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, owner string
 }
 
 func (s *Server) oneToken(w http.ResponseWriter, method, owner, id string) {
-	for _, t := range s.LiveServerTokens(owner) {
-		if t.ID != id {
+	for _, t := range s.ServerTokens(owner) {
+		if t.ID != id || t.Revoked {
 			continue
 		}
 		if method == http.MethodGet {

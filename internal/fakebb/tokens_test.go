@@ -25,6 +25,9 @@ func tokenCall(t *testing.T, s *Server, method, path, auth string, body any) (in
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", auth)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := s.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -126,12 +129,23 @@ func TestAccessTokenAPI(t *testing.T) {
 	if _, has := page["values"].([]any)[0].(map[string]any)["token"]; has {
 		t.Error("a list shows a token's secret")
 	}
-	// Expiry ends it; so does a revoke.
+	// A PUT that is not JSON: 415.
+	req, _ := http.NewRequest(http.MethodPut, s.URL+"/rest/access-tokens/latest/users/alice", bytes.NewReader([]byte(`{"name":"x","permissions":["REPO_READ"]}`)))
+	req.Header.Set("Authorization", alice)
+	if resp, err := s.Client().Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("a PUT without Content-Type: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// Expiry ends it for git; it is still listed, as Bitbucket lists it.
 	mu.Lock()
 	now = now.Add(49 * time.Hour)
 	mu.Unlock()
 	if got := gitStatus(t, s, "PRJ/repo.git", "Bearer "+secret); got != 401 {
 		t.Errorf("an expired token: %d", got)
+	}
+	if _, page := tokenCall(t, s, http.MethodGet, "projects/PRJ/repos/repo", alice, nil); len(page["values"].([]any)) != 1 {
+		t.Errorf("the expired token is not listed: %v", page)
 	}
 	id := s.ServerTokens("users/alice")[0].ID
 	if code, _ := tokenCall(t, s, http.MethodDelete, "users/alice/"+id, alice, nil); code != 204 {

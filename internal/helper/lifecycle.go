@@ -43,6 +43,10 @@ var (
 	ErrRotation        = errors.New("rotation stopped")
 )
 
+// maxTokenName bounds --name: a rotation adds its mark, and the server
+// keeps names of 255 characters.
+const maxTokenName = 150
+
 // DefaultRotateGrace is how long a rotated-out token keeps working: git
 // processes that read it just before the switch finish with it.
 const DefaultRotateGrace = 10 * time.Second
@@ -68,7 +72,8 @@ type CreateOptions struct {
 	ExpiryDays  int        // 0 = none asked for (the server may enforce one)
 	Name        string     // the token's name on the server
 	Username    string
-	Store       string // as AddOptions.Store
+	// Store must be "" or keyring: created tokens live in the keyring.
+	Store string
 }
 
 // CreatePlan is a checked create: what the server is asked for, and whose
@@ -94,8 +99,11 @@ func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
 	if err := checkUsername(o.Username); err != nil {
 		return nil, err
 	}
-	if err := checkText("name", o.Name, 200); err != nil {
+	if err := checkText("name", o.Name, maxTokenName); err != nil {
 		return nil, err
+	}
+	if o.Store != "" && o.Store != store.StoreKeyring {
+		return nil, fmt.Errorf("%w: tokens create makes are kept in this machine's keyring: a rotation revokes the old token after %s, while machines sharing a password store would still serve it until they pull", ErrBadKind, DefaultRotateGrace)
 	}
 	if o.ExpiryDays < 0 || o.ExpiryDays > 36500 {
 		return nil, fmt.Errorf("%w: --expiry-days %d: a number of days from 1 to 36500 (or none)", ErrBadExpiry, o.ExpiryDays)
@@ -267,29 +275,79 @@ func (h *Helper) tokenAPI(ctx context.Context, base string, login *store.Entry, 
 	return api, nil
 }
 
-// Create asks the server for a token as planned and keeps it, never
-// showing it: the entry records the server's id, permissions and expiry.
-// If it cannot be kept, the token is revoked again.
+// lifecycleWait bounds the wait for another create, rotate, revoke or
+// repair of this configuration (a rotation holds the lock for its grace
+// period).
+func (h *Helper) lifecycleWait() time.Duration { return time.Minute + h.grace() }
+
+// lockLifecycle takes the lifecycle lock, saying in one line what to do
+// when another command keeps it.
+func (h *Helper) lockLifecycle() (func(), error) {
+	unlock, err := h.Store.LockLifecycle(h.lifecycleWait())
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("another create, rotate, revoke or repair is running for this configuration (%w): try again when it ends", err)
+	}
+	return unlock, err
+}
+
+// Create asks the server for a token as planned and keeps it in the
+// keyring, never showing it: the entry records the server's id,
+// permissions and expiry. The request is recorded first (PendingCreate),
+// so a token the server made but this process never kept (killed, no
+// answer, the keyring refusing it) is revoked: at once where it can be,
+// else by the next create, rotate or repair.
 func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.Secret) (*store.Entry, error) {
+	unlock, err := h.lockLifecycle()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	api, err := h.tokenAPI(ctx, p.base, p.login, APICredentials{Username: p.opts.Username, Password: password})
 	if err != nil {
 		return nil, err
 	}
-	tok, err := api.Create(ctx, p.owner, p.opts.Name, p.permissions, p.opts.ExpiryDays)
+	by := ""
+	if p.login == nil {
+		by = p.opts.Username
+	}
+	h.finishCreates(ctx, api, p.base, string(p.owner), by)
+	// The owner's tokens of that name now: never the ones to revoke.
+	before, err := api.List(ctx, p.owner)
 	if err != nil {
 		return nil, err
 	}
+	intent := store.PendingCreate{URL: p.scope.String(), API: p.base, Owner: string(p.owner), Name: p.opts.Name, By: by, Started: h.now().UTC()}
+	for _, t := range before {
+		if t.Name == intent.Name {
+			intent.Existing = append(intent.Existing, t.ID)
+		}
+	}
+	if err := h.Store.Update(ctx, func(tx *store.Tx) error {
+		tx.Index.Creating = append(tx.Index.Creating, intent)
+		tx.Changed()
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	crashpoint.Reached(crashpoint.CreateIntent)
+	tok, err := api.Create(ctx, p.owner, p.opts.Name, p.permissions, p.opts.ExpiryDays)
+	if err != nil {
+		if !errors.Is(err, bbapi.ErrNoAnswer) {
+			h.dropCreate(ctx, intent) // a refusal made nothing
+		} else if h.finishCreate(ctx, api, intent) != nil {
+			return nil, fmt.Errorf("%w (a token may have been made: `git-credential-bbtoken repair` revokes it)", err)
+		}
+		return nil, err
+	}
 	h.Redactor.Add(tok.Secret)
-	h.Trace.Printf("create: the server made token %s (%s) for %s", tok.ID, tok.Name, p.owner)
+	crashpoint.Reached(crashpoint.CreateCreated)
+	h.Trace.Printf("create: the server made token %s for %s", tok.ID, p.owner)
 	now := h.now().UTC()
 	e := p.entry()
 	e.Created, e.Updated = now, now
 	e.Server = &store.ServerToken{
-		ID: tok.ID, Name: tok.Name, API: p.base, Owner: string(p.owner),
+		ID: tok.ID, Name: tok.Name, API: p.base, Owner: string(p.owner), By: by,
 		Permissions: slices.Clone(cmpSlices(tok.Permissions, p.permissions)), ExpiryDays: p.opts.ExpiryDays,
-	}
-	if p.login == nil {
-		e.Server.By = p.opts.Username
 	}
 	setExpiry(&e, tok)
 	var added *store.Entry
@@ -298,42 +356,110 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 			return fmt.Errorf("the server's answer: %w", err)
 		}
 		f := flavorOf(tx.Index, p.scope.Host)
-		if err := h.place(tx, f, &e, p.opts.Store, "", wireValue(&e, tok.Secret)); err != nil {
+		if err := h.place(tx, f, &e, store.StoreKeyring, "", wireValue(&e, tok.Secret)); err != nil {
 			return err
 		}
 		for _, old := range slices.Clone(tx.Index.Entries) {
-			if !SameIdentity(f, &old, &e) || old.ID == e.ID && old.Store == e.Store {
-				continue
+			if !SameIdentity(f, &old, &e) || old.Store == store.StorePass {
+				continue // the team's entry: this machine's token overrides it here
 			}
 			if old.Server != nil {
 				return fmt.Errorf("%w: %s was created for this slot meanwhile", ErrBadKind, old.ID)
-			}
-			if old.Store == store.StorePass && e.Store != store.StorePass {
-				continue // the team's entry: this machine's token overrides it here
 			}
 			if err := tx.Forget(old); err != nil {
 				return err
 			}
 			h.notice("the new token replaces %s (%s), which was added by hand: revoke that one in Bitbucket if nothing else uses it", old.ID, old.Kind)
 		}
-		tx.Index.Entries = slices.DeleteFunc(tx.Index.Entries, func(o store.Entry) bool { return o.ID == e.ID })
 		tx.Index.Entries = append(tx.Index.Entries, e)
+		tx.Index.Creating = slices.DeleteFunc(tx.Index.Creating, intent.Same)
 		tx.Changed()
 		added = &e
 		return nil
 	})
 	if err != nil {
-		return nil, h.undoCreate(ctx, api, p.owner, tok, fmt.Errorf("nothing stored: %w", err))
+		err = h.undoCreate(ctx, api, p.owner, tok, fmt.Errorf("nothing stored: %w", err))
+		if errors.Is(err, errRevokedAgain) {
+			h.dropCreate(ctx, intent)
+		}
+		return nil, err
 	}
 	return added, nil
 }
 
+// dropCreate forgets a create's intent.
+func (h *Helper) dropCreate(ctx context.Context, intent store.PendingCreate) {
+	err := h.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		n := len(tx.Index.Creating)
+		tx.Index.Creating = slices.DeleteFunc(tx.Index.Creating, intent.Same)
+		if len(tx.Index.Creating) != n {
+			tx.Changed()
+		}
+		return nil
+	})
+	if err != nil {
+		h.Trace.Printf("create: could not forget the request for %q: %v", intent.Name, err)
+	}
+}
+
+// finishCreate revokes what an unfinished create may have made: the
+// owner's tokens of its name that were not there before and that no entry
+// serves; then forgets it.
+func (h *Helper) finishCreate(ctx context.Context, api *bbapi.TokenAPI, intent store.PendingCreate) error {
+	list, err := api.List(ctx, bbapi.TokenOwner(intent.Owner))
+	if err != nil {
+		return err
+	}
+	ix, err := h.Store.Load()
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		if t.Name != intent.Name || slices.Contains(intent.Existing, t.ID) || servesToken(ix, intent.Owner, t.ID) {
+			continue
+		}
+		if err := api.Delete(ctx, bbapi.TokenOwner(intent.Owner), t.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return err
+		}
+		h.notice("revoked token %s (%q), made by a create that did not finish", t.ID, t.Name)
+	}
+	h.dropCreate(ctx, intent)
+	return nil
+}
+
+// finishCreates finishes the unfinished creates for owner at base made
+// with the same credentials (best effort: repair reports the rest).
+func (h *Helper) finishCreates(ctx context.Context, api *bbapi.TokenAPI, base, owner, by string) {
+	ix, err := h.Store.Load()
+	if err != nil {
+		return
+	}
+	for _, c := range ix.Creating {
+		if c.API == base && c.Owner == owner && c.By == by {
+			if err := h.finishCreate(ctx, api, c); err != nil {
+				h.Trace.Printf("create: an unfinished create of %q: %v", c.Name, err)
+			}
+		}
+	}
+}
+
+// servesToken reports whether an entry serves (or is rotating from or
+// to) the owner's token id.
+func servesToken(ix *store.Index, owner, id string) bool {
+	return slices.ContainsFunc(ix.Entries, func(e store.Entry) bool {
+		return e.Server != nil && e.Server.Owner == owner && (e.Server.ID == id || e.Server.Retire == id)
+	})
+}
+
+// errRevokedAgain marks a create undone on the server.
+var errRevokedAgain = errors.New("the new token was revoked again")
+
 // undoCreate revokes a token that could not be kept, and says so.
 func (h *Helper) undoCreate(ctx context.Context, api *bbapi.TokenAPI, owner bbapi.TokenOwner, tok bbapi.AccessToken, cause error) error {
 	if err := api.Delete(context.WithoutCancel(ctx), owner, tok.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
-		return fmt.Errorf("%w; revoking the new token failed too (%v): revoke token %s (%q) in Bitbucket", cause, err, tok.ID, tok.Name)
+		return fmt.Errorf("%w; revoking the new token %s failed too (%v): `git-credential-bbtoken repair` revokes it", cause, tok.ID, err)
 	}
-	return fmt.Errorf("%w (the new token %s was revoked again)", cause, tok.ID)
+	return fmt.Errorf("%w (%w: %s)", cause, errRevokedAgain, tok.ID)
 }
 
 func cmpSlices(a, b []string) []string {
@@ -393,12 +519,24 @@ func (h *Helper) FindCreated(idOrURL string) (*Created, error) {
 	return c, nil
 }
 
-func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
-	if e, ok := ix.Find(idOrURL); ok {
-		if e.Server == nil {
-			return nil, notCreated(ix, e)
+// lookupCreated finds a created entry by its id, or by an id an earlier
+// rotation gave it.
+func lookupCreated(ix *store.Index, id string) (*store.Entry, bool) {
+	for i := range ix.Entries {
+		e := &ix.Entries[i]
+		if e.Server != nil && (e.ID == id || slices.Contains(e.Server.Formerly, id)) {
+			return e, true
 		}
+	}
+	return nil, false
+}
+
+func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
+	if e, ok := lookupCreated(ix, idOrURL); ok {
 		return e, nil
+	}
+	if e, ok := ix.Find(idOrURL); ok {
+		return nil, notCreated(ix, e)
 	}
 	sc, _, err := bitbucket.ParseUserURL(idOrURL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
 	if err != nil {
@@ -472,6 +610,11 @@ func (h *Helper) Rotate(ctx context.Context, c *Created, expiryDays int, passwor
 	if c.Entry.Store == store.StoreEnv {
 		return nil, fmt.Errorf("%w: %s is read from $%s: rotate it where that variable is set", ErrNotCreated, c.Entry.ID, c.Entry.Env)
 	}
+	unlock, err := h.lockLifecycle()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	api, sc, err := h.createdAPI(ctx, &c.Entry, password)
 	if err != nil {
 		return nil, err
@@ -595,6 +738,9 @@ func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string,
 		if err := h.place(tx, f, &next, old.StoreName(), "", wireValue(&next, tok.Secret)); err != nil {
 			return err
 		}
+		if next.ID != old.ID {
+			srv.Formerly = append(slices.Clone(srv.Formerly[max(0, len(srv.Formerly)-9):]), old.ID)
+		}
 		tx.Index.Remove(old.ID)
 		if old.InKeyring() && next.ID != old.ID {
 			if err := tx.ReleaseAfterCommit(old.ID); err != nil {
@@ -621,10 +767,12 @@ func (h *Helper) abandon(ctx context.Context, api *bbapi.TokenAPI, cur *store.En
 		}
 	}
 	// A server that answered no to the create made nothing; after no
-	// answer, a token of that name may exist.
-	if tok != nil || errors.Is(cause, bbapi.ErrNoAnswer) {
-		if _, err := h.revokePending(ctx, api, cur.Server.Owner, pending, cur.Server.ID); err != nil {
-			return fmt.Errorf("%w; the server's tokens could not be checked for leftovers (%v): `git-credential-bbtoken repair` does it later", cause, err)
+	// answer, a token of that name may exist, or appear later still: the
+	// intent stays recorded for the next rotate or repair to look again.
+	noAnswer := tok == nil && errors.Is(cause, bbapi.ErrNoAnswer)
+	if tok != nil || noAnswer {
+		if _, err := h.revokePending(ctx, api, cur.Server.Owner, pending, cur.Server.ID); err != nil || noAnswer {
+			return fmt.Errorf("%w; a token of that name may be left on the server: `git-credential-bbtoken repair` revokes it later (%s still serves token %s)", cause, cur.ID, cur.Server.ID)
 		}
 	}
 	if _, err := h.updateServer(ctx, cur.ID, cur.Server.ID, func(s *store.ServerToken) bool {
@@ -692,11 +840,12 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 	if err != nil {
 		return nil, err
 	}
-	e, ok := ix.Find(id)
-	if !ok || e.Server == nil {
-		return nil, fmt.Errorf("%w: %s", store.ErrNoEntry, id)
+	e, ok := lookupCreated(ix, id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (removed meanwhile?)", store.ErrNoEntry, id)
 	}
 	cur := *e
+	id = cur.ID
 	if p := cur.Server.Pending; p != "" {
 		n, err := h.revokePending(ctx, api, cur.Server.Owner, p, cur.Server.ID)
 		if err != nil {
@@ -718,7 +867,8 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 		cur = *next
 	}
 	if r := cur.Server.Retire; r != "" {
-		if err := sleepCtx(ctx, cur.Server.RetireAfter.Sub(h.now())); err != nil {
+		// At most one grace period, whatever the clock did meanwhile.
+		if err := sleepCtx(ctx, min(cur.Server.RetireAfter.Sub(h.now()), h.grace())); err != nil {
 			return nil, err
 		}
 		err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), r)
@@ -756,46 +906,121 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Unfinished lists entries whose rotation was interrupted (or is under
-// way), for repair.
-func (h *Helper) Unfinished() ([]Created, error) {
+// Unfinished is work an interrupted create or rotation left, for repair.
+type Unfinished struct {
+	// Subject says what it is, for people.
+	Subject string
+	// PasswordFor: the user whose password finishing it takes ("" when
+	// the host's OAuth login is used); Host is where.
+	PasswordFor, Host string
+	// Err says why it cannot be finished here (no credentials).
+	Err error
+
+	rotation string // the entry's id, for a rotation
+	create   *store.PendingCreate
+}
+
+// Unfinished lists interrupted (or running) creates and rotations.
+func (h *Helper) Unfinished() ([]Unfinished, error) {
 	ix, err := h.Store.Load()
 	if err != nil {
 		return nil, err
 	}
-	var out []Created
+	var out []Unfinished
 	for _, e := range ix.Entries {
 		if !e.Server.Unfinished() {
 			continue
 		}
-		c, err := h.FindCreated(e.ID)
-		if err != nil {
-			return nil, err
+		u := Unfinished{Subject: fmt.Sprintf("the rotation of %s (%s %s)", e.ID, e.Kind, e.URL), rotation: e.ID}
+		if c, err := h.FindCreated(e.ID); err != nil {
+			u.Err = err
+		} else {
+			u.PasswordFor, u.Host = c.PasswordFor, c.Host
 		}
-		out = append(out, *c)
+		out = append(out, u)
+	}
+	for _, c := range ix.Creating {
+		u := Unfinished{Subject: fmt.Sprintf("the create of %q for %s", c.Name, c.URL), create: &c, PasswordFor: c.By}
+		if sc, err := bitbucket.ParseScope(c.URL); err != nil {
+			u.Err = err
+		} else {
+			u.Host = sc.Host
+			if c.By == "" && loginOf(ix, bitbucket.DataCenter, sc) == nil {
+				u.Err = fmt.Errorf("%w: it was asked with an OAuth login of %s, which is gone: log in again", ErrNeedCredentials, sc.Host)
+			}
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }
 
-// FinishRotation completes an interrupted rotation (repair): it revokes
-// what the rotation left, after what is left of its grace period.
-func (h *Helper) FinishRotation(ctx context.Context, c *Created, password credential.Secret) (*store.Entry, error) {
-	api, _, err := h.createdAPI(ctx, &c.Entry, password)
+// Finish completes what an interrupted create or rotation left (repair):
+// it revokes the tokens it made that no entry serves, and the token a
+// rotation replaced, after what is left of its grace period.
+func (h *Helper) Finish(ctx context.Context, u Unfinished, password credential.Secret) error {
+	unlock, err := h.lockLifecycle()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return h.finishRotation(ctx, api, c.Entry.ID)
+	defer unlock()
+	if u.create != nil {
+		sc, err := bitbucket.ParseScope(u.create.URL)
+		if err != nil {
+			return err
+		}
+		ix, err := h.Store.Load()
+		if err != nil {
+			return err
+		}
+		var login *store.Entry
+		if password == "" {
+			login = loginOf(ix, bitbucket.DataCenter, sc)
+		}
+		api, err := h.tokenAPI(ctx, u.create.API, login, APICredentials{Username: u.create.By, Password: password})
+		if err != nil {
+			return err
+		}
+		return h.finishCreate(ctx, api, *u.create)
+	}
+	ix, err := h.Store.Load()
+	if err != nil {
+		return err
+	}
+	e, ok := lookupCreated(ix, u.rotation)
+	if !ok {
+		return nil // removed meanwhile: nothing left here
+	}
+	api, _, err := h.createdAPI(ctx, e, password)
+	if err != nil {
+		return err
+	}
+	_, err = h.finishRotation(ctx, api, e.ID)
+	return err
 }
 
 // Revoke revokes the created token c on the server (with whatever an
 // unfinished rotation left), then removes it locally. gone reports that
 // the server no longer knew the token.
 func (h *Helper) Revoke(ctx context.Context, c *Created, password credential.Secret) (e *store.Entry, gone bool, err error) {
-	api, _, err := h.createdAPI(ctx, &c.Entry, password)
+	unlock, err := h.lockLifecycle()
 	if err != nil {
 		return nil, false, err
 	}
-	srv := c.Entry.Server
+	defer unlock()
+	// The entry as it is now: a rotation may have run since c was found.
+	ix, err := h.Store.Load()
+	if err != nil {
+		return nil, false, err
+	}
+	cur, ok := lookupCreated(ix, c.Entry.ID)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: %s was removed meanwhile", store.ErrNoEntry, c.Entry.ID)
+	}
+	api, _, err := h.createdAPI(ctx, cur, password)
+	if err != nil {
+		return nil, false, err
+	}
+	srv := cur.Server
 	owner := bbapi.TokenOwner(srv.Owner)
 	if srv.Pending != "" {
 		if _, err := h.revokePending(ctx, api, srv.Owner, srv.Pending, ""); err != nil {
@@ -812,15 +1037,16 @@ func (h *Helper) Revoke(ctx context.Context, c *Created, password credential.Sec
 	if err != nil && !gone {
 		return nil, false, err
 	}
+	removed := *cur
 	err = h.Store.Update(ctx, func(tx *store.Tx) error {
-		cur, ok := tx.Index.Find(c.Entry.ID)
+		now, ok := tx.Index.Find(removed.ID)
 		if !ok {
 			return nil // removed meanwhile: nothing left to do
 		}
-		return tx.Forget(*cur)
+		return tx.Forget(*now)
 	})
 	if err != nil {
-		return nil, gone, fmt.Errorf("revoked on the server, but not removed here: %w (`git-credential-bbtoken remove %s`)", err, c.Entry.ID)
+		return nil, gone, fmt.Errorf("revoked on the server, but not removed here: %w (`git-credential-bbtoken remove %s`)", err, removed.ID)
 	}
-	return &c.Entry, gone, nil
+	return &removed, gone, nil
 }

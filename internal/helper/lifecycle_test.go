@@ -205,7 +205,14 @@ func TestCreateRefused(t *testing.T) {
 			require.NotContains(t, err.Error(), alicePassword)
 			require.NotContains(t, err.Error(), handAdded)
 			require.Equal(t, c.asked, len(w.srv.Requests()) > m, "whether the server was asked")
-			w.requireUnchanged(before)
+			if c.asked {
+				// The request was recorded, then forgotten: the same bytes.
+				after := w.snapshot()
+				require.Equal(t, string(before.data), string(after.data), "the index changed")
+				require.Equal(t, before.sets, after.sets, "the keyring was written")
+			} else {
+				w.requireUnchanged(before)
+			}
 			require.Empty(t, w.srv.LiveServerTokens(""), "a token was left on the server")
 		})
 	}
@@ -305,7 +312,12 @@ func TestRotateFinishesInterrupted(t *testing.T) {
 				if finish == "rotate" {
 					done, err = w.h.Rotate(context.Background(), found, 0, alicePassword)
 				} else {
-					done, err = w.h.FinishRotation(context.Background(), found, alicePassword)
+					todo, err := w.h.Unfinished()
+					require.NoError(t, err)
+					require.Len(t, todo, 1)
+					require.Equal(t, "alice", todo[0].PasswordFor)
+					require.NoError(t, w.h.Finish(context.Background(), todo[0], alicePassword))
+					done = w.entryByID(e.ID)
 				}
 				require.NoError(t, err)
 				require.False(t, done.Server.Unfinished())
@@ -489,4 +501,149 @@ func testStoreOfRotatedOutToken(t *testing.T, newFixture func(*testing.T) *fixtu
 	require.Empty(t, w.storedEntries(), "git's store kept the rotated-out token")
 	cur := w.live("users/alice")
 	require.Contains(t, w.get(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git")), "password="+cur.Secret+"\n")
+}
+
+// TestRepairWaitsForARunningRotation: repair started while a rotation is
+// between creating its token and switching to it takes nothing for a
+// crash's leftovers: it waits for the rotation (the lifecycle lock), and
+// the entry ends serving the one live token.
+func TestRepairWaitsForARunningRotation(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	w.h.RotateGrace = 200 * time.Millisecond
+	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
+	c, err := w.h.FindCreated(w.base)
+	require.NoError(t, err)
+	w.srv.SlowAPI(time.Second) // the new token's check takes a second
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.h.Rotate(context.Background(), c, 0, alicePassword)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return len(w.srv.LiveServerTokens("users/alice")) == 2 }, 10*time.Second, 5*time.Millisecond,
+		"the rotation never made its token")
+	// Mid-rotation: the entry records a pending token; repair runs now.
+	todo, err := w.h.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, todo, 1)
+	require.NoError(t, w.h.Finish(context.Background(), todo[0], alicePassword))
+	require.NoError(t, <-done)
+	w.srv.SlowAPI(0)
+	live := w.live("users/alice")
+	require.Contains(t, w.get(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git")), "password="+live.Secret+"\n",
+		"the entry does not serve the one live token")
+}
+
+// TestCreateAnswerLost: the server makes the token but the answer never
+// comes: create revokes what it made (found by its name), and says so.
+func TestCreateAnswerLost(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	repo := w.repoURL("PRJ/repo.git")
+	// A token of the same name made by hand before: never touched.
+	api := &bbapi.TokenAPI{HTTP: w.h.OAuthHTTP, Base: w.base, Auth: bbapi.Auth{Username: "alice", Secret: alicePassword}}
+	hand, err := api.Create(context.Background(), "projects/PRJ/repos/repo", "ci", []string{"REPO_READ"}, 0)
+	require.NoError(t, err)
+	w.srv.LoseTokenAnswers(1)
+	_, err = w.create(helper.CreateOptions{URL: repo, Username: "alice", Name: "ci"})
+	require.ErrorIs(t, err, bbapi.ErrNoAnswer)
+	require.Equal(t, hand.ID, w.live("projects/PRJ/repos/repo").ID, "the token made by hand went, or the lost one stayed")
+	require.Empty(t, w.index().Creating)
+	require.Empty(t, w.index().Entries)
+	// Afterwards a create goes through.
+	w.mustCreate(helper.CreateOptions{URL: repo, Username: "alice", Name: "ci"})
+	require.Len(t, w.srv.LiveServerTokens("projects/PRJ/repos/repo"), 2)
+}
+
+// TestUnfinishedCreateFinishedByRepair: a create killed after the server
+// made its token (its request recorded, the token kept nowhere) is
+// finished by repair: the token is revoked, the request forgotten.
+func TestUnfinishedCreateFinishedByRepair(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	api := &bbapi.TokenAPI{HTTP: w.h.OAuthHTTP, Base: w.base, Auth: bbapi.Auth{Username: "alice", Secret: alicePassword}}
+	kept, err := api.Create(context.Background(), "projects/PRJ", "ci", []string{"REPO_READ"}, 0)
+	require.NoError(t, err)
+	_, err = api.Create(context.Background(), "projects/PRJ", "ci", []string{"REPO_READ"}, 0) // the killed create's
+	require.NoError(t, err)
+	w.mutate(func(ix *store.Index) {
+		ix.Creating = []store.PendingCreate{{URL: w.repoURL("PRJ"), API: w.base, Owner: "projects/PRJ", Name: "ci", By: "alice", Existing: []string{kept.ID}, Started: w.now}}
+	})
+	todo, err := w.h.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, todo, 1)
+	require.Contains(t, todo[0].Subject, `the create of "ci"`)
+	require.NoError(t, w.h.Finish(context.Background(), todo[0], alicePassword))
+	require.Equal(t, kept.ID, w.live("projects/PRJ").ID)
+	require.Empty(t, w.index().Creating)
+}
+
+// TestLongNameRotates: the longest name create takes still lets a
+// rotation find its tokens by name; a longer one is refused up front.
+func TestLongNameRotates(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	long := strings.Repeat("n", 150)
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: long})
+	w.mutate(func(ix *store.Index) { ix.Entries[0].Server.Pending = long + " (rotated 2026-12-05 abcdef01)" })
+	api := &bbapi.TokenAPI{HTTP: w.h.OAuthHTTP, Base: w.base, Auth: bbapi.Auth{Username: "alice", Secret: alicePassword}}
+	_, err := api.Create(context.Background(), "projects/PRJ/repos/repo", long+" (rotated 2026-12-05 abcdef01)", []string{"REPO_WRITE"}, 0)
+	require.NoError(t, err)
+	c, err := w.h.FindCreated(e.ID)
+	require.NoError(t, err)
+	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
+	require.NoError(t, err)
+	require.Len(t, w.srv.LiveServerTokens("projects/PRJ/repos/repo"), 1)
+	_, err = w.h.PlanCreate(helper.CreateOptions{URL: w.repoURL("PRJ/other.git"), Username: "alice", Name: long + "x"})
+	require.ErrorIs(t, err, helper.ErrBadLabel)
+}
+
+// TestForgettingAnUnfinishedRotationRefused: remove and add do not drop
+// an entry whose rotation left tokens to revoke; the old id still finds
+// the entry after a rotation.
+func TestForgettingAnUnfinishedRotationRefused(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
+	c, err := w.h.FindCreated(e.ID)
+	require.NoError(t, err)
+	next, err := w.h.Rotate(context.Background(), c, 0, alicePassword)
+	require.NoError(t, err)
+	if !w.pass {
+		byOld, err := w.h.FindCreated(e.ID)
+		require.NoError(t, err, "the id before the rotation no longer finds the entry")
+		require.Equal(t, next.ID, byOld.Entry.ID)
+	}
+	w.mutate(func(ix *store.Index) { ix.Entries[0].Server.Pending = "x (rotated y)" })
+	_, err = w.h.Remove(context.Background(), next.ID)
+	require.ErrorContains(t, err, "repair")
+	_, err = w.h.Add(context.Background(), helper.AddOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice", Token: "BBDC-byhandxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})
+	require.ErrorContains(t, err, "repair")
+	require.Len(t, w.index().Entries, 1)
+}
+
+// TestUnfinishedWithoutCredentials: a rotation whose login is gone is
+// reported, not a reason to stop repair.
+func TestUnfinishedWithoutCredentials(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
+	w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice"})
+	w.mutate(func(ix *store.Index) {
+		for i := range ix.Entries {
+			ix.Entries[i].Server.Pending = "x (rotated y)"
+			if ix.Entries[i].ID == e.ID {
+				ix.Entries[i].Server.By = "" // made with a login that is gone
+			}
+		}
+	})
+	todo, err := w.h.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, todo, 2)
+	var withErr, without int
+	for _, u := range todo {
+		if u.Err != nil {
+			withErr++
+			require.ErrorIs(t, u.Err, helper.ErrNeedCredentials)
+		} else {
+			without++
+			require.NoError(t, w.h.Finish(context.Background(), u, alicePassword))
+		}
+	}
+	require.Equal(t, 1, withErr)
+	require.Equal(t, 1, without)
 }

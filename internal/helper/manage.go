@@ -110,10 +110,16 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 			if old.Store == store.StorePass && e.Store != store.StorePass {
 				continue // the team's entry: this machine's token overrides it here
 			}
+			if err := forgetCreated(&old); err != nil {
+				return err
+			}
 			if err := tx.Forget(old); err != nil {
 				return err
 			}
 			h.Trace.Printf("add: replaces %s", old.ID)
+			if old.Server != nil {
+				h.notice("the entry this token replaces (%s) was made by create: its token %s stays valid on the server until it expires: revoke it in Bitbucket if nothing else uses it", old.ID, old.Server.ID)
+			}
 		}
 		ix.Entries = slices.DeleteFunc(ix.Entries, func(old store.Entry) bool { return old.ID == e.ID })
 		ix.Entries = append(ix.Entries, e)
@@ -418,6 +424,9 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 			}
 		}
 		for _, e := range removed {
+			if err := forgetCreated(&e); err != nil {
+				return err
+			}
 			if err := tx.Forget(e); err != nil {
 				return err
 			}
@@ -429,6 +438,15 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 		return nil, fmt.Errorf("nothing removed: %w", err)
 	}
 	return removed, err
+}
+
+// forgetCreated refuses to forget a created token whose rotation left
+// work: forgotten, the tokens it made would never be revoked.
+func forgetCreated(e *store.Entry) error {
+	if e.Server.Unfinished() {
+		return fmt.Errorf("%w: a rotation of %s is unfinished (a token it made may be on the server): run `git-credential-bbtoken repair` first, or `revoke %s`", ErrBadKind, e.ID, e.ID)
+	}
+	return nil
 }
 
 // FlavorOf is the flavour of a host as recorded by setup (or its default).

@@ -147,10 +147,32 @@ type ServerToken struct {
 	// the switch have finished by then).
 	Retire      string    `json:"retire,omitempty"`
 	RetireAfter time.Time `json:"retire_after,omitzero"`
+	// Formerly lists the entry ids earlier rotations replaced (the last
+	// few), so that `rotate ID` from an old warning still finds it.
+	Formerly []string `json:"formerly,omitempty"`
 	// PrevCheck recognises the token the last rotation replaced: git's
 	// store after a fetch that used it keeps no copy of a token about to
 	// be revoked.
 	PrevCheck string `json:"prev_check,omitempty"`
+}
+
+// PendingCreate is a create that asked the server for a token and may
+// not have recorded it (killed, or no answer came): the next create,
+// rotate or repair revokes every token of that name the owner has that
+// was not there before (Existing) and that no entry serves.
+type PendingCreate struct {
+	URL      string    `json:"url"` // the scope asked for
+	API      string    `json:"api"`
+	Owner    string    `json:"owner"`
+	Name     string    `json:"name"`
+	By       string    `json:"by,omitempty"` // whose password ("": the host's OAuth login)
+	Existing []string  `json:"existing,omitempty"`
+	Started  time.Time `json:"started"`
+}
+
+// Same reports whether o records the same request as p.
+func (p PendingCreate) Same(o PendingCreate) bool {
+	return p.API == o.API && p.Owner == o.Owner && p.Name == o.Name && p.Started.Equal(o.Started)
 }
 
 // Unfinished reports a rotation that was interrupted or is under way.
@@ -254,6 +276,9 @@ type Index struct {
 	Entries []Entry               `json:"entries"`
 	// Settings are the user's choices (`config`), e.g. expiry-warnings=off.
 	Settings map[string]string `json:"settings,omitempty"`
+	// Creating lists creates that asked a server for a token and have not
+	// recorded it yet (see PendingCreate).
+	Creating []PendingCreate `json:"creating,omitempty"`
 
 	newer int // format version of a file from a newer build: read-only
 }

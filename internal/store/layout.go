@@ -38,6 +38,7 @@ type header struct {
 	Version  int                   `json:"version"`
 	Hosts    map[string]HostConfig `json:"hosts,omitempty"`
 	Settings map[string]string     `json:"settings,omitempty"`
+	Creating []PendingCreate       `json:"creating,omitempty"`
 }
 
 func marshalCompact(v any) ([]byte, error) {
@@ -51,7 +52,7 @@ func marshalCompact(v any) ([]byte, error) {
 }
 
 func encodeIndex(ix *Index) ([]byte, error) {
-	h, err := marshalCompact(header{Version: ix.Version, Hosts: ix.Hosts, Settings: ix.Settings})
+	h, err := marshalCompact(header{Version: ix.Version, Hosts: ix.Hosts, Settings: ix.Settings, Creating: ix.Creating})
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +140,7 @@ func scanLayout(data []byte, want []string) (*Index, error) {
 	if h.Version < 1 || h.Version > IndexVersion {
 		return nil, errLayout // the full decoder explains
 	}
-	ix := &Index{Version: h.Version, Hosts: h.Hosts, Settings: h.Settings}
+	ix := &Index{Version: h.Version, Hosts: h.Hosts, Settings: h.Settings, Creating: h.Creating}
 	closed := false
 	// Every id, not only those of the entries kept: a duplicate anywhere
 	// is a damaged index, which the full decoder reports. A hash of each

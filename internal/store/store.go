@@ -41,7 +41,22 @@ var (
 const (
 	IndexFile = "tokens.json"
 	LockFile  = "tokens.lock"
+	// LifecycleLockFile serialises create, rotate, revoke and repair's
+	// finishing of them (see LockLifecycle).
+	LifecycleLockFile = "tokens.lifecycle.lock"
 )
+
+// LockLifecycle takes the lock that create, rotate, revoke and repair
+// hold across their REST calls and grace periods: one at a time, so that
+// none takes another's work in progress for a crash's leftovers. It is
+// not the index's lock, which git's own get and store need meanwhile; a
+// killed holder's lock goes with it.
+func (s *Store) LockLifecycle(timeout time.Duration) (func(), error) {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", s.Dir, err)
+	}
+	return lock(filepath.Join(s.Dir, LifecycleLockFile), timeout)
+}
 
 // Store combines the index file in Dir with the places that keep the
 // secrets its entries name: the keyring (Secrets), the password store
