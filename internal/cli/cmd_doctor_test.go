@@ -385,6 +385,7 @@ func TestDoctorTokens(t *testing.T) {
 		e, _ := tx.Index.Find(bearer)
 		e.Expires = "2026-09-05"
 		e.Server = &store.ServerToken{ID: "1001", Name: "ci", API: "https://git.example.com", Owner: "projects/PRJ/repos/repo", By: "alice", Pending: "ci (rotated x)"}
+		tx.Index.Creating = []store.PendingCreate{{URL: "https://git.example.com/scm/PRJ", API: "https://git.example.com", Owner: "projects/PRJ", Name: "nightly", By: "bob", Started: fixedNow}}
 		tx.Changed()
 		return nil
 	}))
@@ -393,6 +394,13 @@ func TestDoctorTokens(t *testing.T) {
 	assert.Contains(t, l, "fix: git-credential-bbtoken rotate "+bearer+" (the password of alice on stdin or at the prompt)")
 	l = finding(t, lines, doctor.Action, `token `+bearer+` .*: a rotation of it was interrupted`)
 	assert.Contains(t, l, "fix: git-credential-bbtoken repair (the password of alice on stdin or at the prompt)")
+	l = finding(t, lines, doctor.Action, `create of "nightly" \(https://git.example.com/scm/PRJ\): a create was interrupted`)
+	assert.Contains(t, l, "fix: git-credential-bbtoken repair (the password of bob on stdin or at the prompt)")
+	require.NoError(t, (&store.Store{Dir: f.dir, Secrets: f.secrets}).Update(context.Background(), func(tx *store.Tx) error {
+		tx.Index.Creating = nil
+		tx.Changed()
+		return nil
+	}))
 
 	// Later: one expired, the other now within 14 days.
 	f.now = time.Date(2026, 9, 12, 0, 0, 0, 0, time.UTC)

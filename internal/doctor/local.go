@@ -261,11 +261,23 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 		return []Finding{f}
 	}
 	now := d.now()
+	var out []Finding
+	for _, c := range ix.Creating {
+		f := base
+		f.Subject = fmt.Sprintf("create of %q (%s)", c.Name, c.URL)
+		f.Level = Action
+		f.Message = "a create was interrupted (or is under way): the server may have made a token nothing serves"
+		who := "with the host's OAuth login"
+		if c.By != "" {
+			who = "the password of " + c.By + " on stdin or at the prompt"
+		}
+		f.Fix = Command + " repair (" + who + ")"
+		out = append(out, f)
+	}
 	entries := slices.Clone(ix.Entries)
 	slices.SortStableFunc(entries, func(a, b store.Entry) int {
 		return strings.Compare(a.URL+" "+string(a.Kind), b.URL+" "+string(b.Kind))
 	})
-	var out []Finding
 	for _, e := range entries {
 		f := base
 		f.Subject = entrySubject(e)

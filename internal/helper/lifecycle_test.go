@@ -401,6 +401,7 @@ func TestFindCreated(t *testing.T) {
 	_, err = w.h.Create(context.Background(), p, "carols-password")
 	require.NoError(t, err)
 	w.remember("carols-password")
+	cloud := w.add("cloud", helper.AddOptions{URL: "https://bitbucket.org/ws/cloudrepo", Token: "ATCTT3xCloudHand0123456789abcdef0123456789abcdef0123456789ab"})
 	cases := []struct {
 		arg  string
 		want error
@@ -412,6 +413,8 @@ func TestFindCreated(t *testing.T) {
 		{w.repoURL("PRJ/repo.git"), store.ErrNoEntry, "list"},
 		{"https://bitbucket.org/ws/repo", helper.ErrNoTokenAPI, "admin/access-tokens"},
 		{"nonsense id", store.ErrNoEntry, "neither an id nor a URL"},
+		{cloud.ID, helper.ErrNoTokenAPI, "https://bitbucket.org/ws/cloudrepo/admin/access-tokens"},
+		{"https://bitbucket.org/ws/cloudrepo", helper.ErrNoTokenAPI, "admin/access-tokens"},
 	}
 	for _, c := range cases {
 		_, err := w.h.FindCreated(c.arg)
