@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,8 +40,12 @@ var (
 	// ErrNoSuchToken: the server does not know the token (revoked, or
 	// created elsewhere and deleted).
 	ErrNoSuchToken = errors.New("no such token on the server")
-	// ErrNotFound: the user, project or repository does not exist.
+	// ErrNotFound: not found (HTTP 404), for a reason the server did not
+	// name (a proxy's page, a wrong API URL).
 	ErrNotFound = errors.New("not found")
+	// ErrOwnerGone: the user, project or repository does not exist (any
+	// token it had is gone with it).
+	ErrOwnerGone = errors.New("no such user, project or repository")
 	// ErrBadRequest: the server refused what was asked (an unknown
 	// permission, an expiry beyond what the admins allow).
 	//lint:ignore ST1005 it starts with a proper noun
@@ -145,9 +150,23 @@ func (a *TokenAPI) List(ctx context.Context, owner TokenOwner) ([]AccessToken, e
 	return nil, fmt.Errorf("listing the tokens of %s: %w: the pages never end", owner, ErrNoAnswer)
 }
 
-// Delete revokes a token; ErrNoSuchToken when the server does not know it.
+// Delete revokes a token; ErrNoSuchToken when the server does not know
+// it. A 404 that does not say so is checked against the owner's list:
+// only a token the server does not list is taken as gone.
 func (a *TokenAPI) Delete(ctx context.Context, owner TokenOwner, id string) error {
-	if err := a.call(ctx, http.MethodDelete, a.url(owner, id), nil, nil); err != nil {
+	err := a.call(ctx, http.MethodDelete, a.url(owner, id), nil, nil)
+	if errors.Is(err, ErrNotFound) {
+		list, lerr := a.List(ctx, owner)
+		switch {
+		case lerr != nil:
+			err = fmt.Errorf("%w, and the tokens could not be listed to tell whether it is gone: %w", err, lerr)
+		case slices.ContainsFunc(list, func(t AccessToken) bool { return t.ID == id }):
+			err = fmt.Errorf("%w, yet the server still lists the token", err)
+		default:
+			err = fmt.Errorf("%w (HTTP 404, and it is not listed)", ErrNoSuchToken)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("revoking token %s of %s: %w", id, owner, err)
 	}
 	return nil
@@ -254,7 +273,9 @@ func (a *TokenAPI) call(ctx context.Context, method, u string, body, out any) er
 		return fmt.Errorf("%w (HTTP 401): a wrong password, or a token (tokens cannot manage tokens: give the password, or log in with OAuth)%s", ErrRefused, colon(msg.text))
 	case code == http.StatusForbidden:
 		return fmt.Errorf("%w (HTTP 403)%s", ErrNotPermitted, colon(msg.text))
-	case code == http.StatusNotFound && method == http.MethodDelete && !ownerMissing(msg.exception):
+	case code == http.StatusNotFound && ownerMissing(msg.exception):
+		return fmt.Errorf("%w (HTTP 404)%s", ErrOwnerGone, colon(msg.text))
+	case code == http.StatusNotFound && method == http.MethodDelete && strings.HasSuffix(msg.exception, "NoSuchAccessTokenException"):
 		return fmt.Errorf("%w (HTTP 404)%s", ErrNoSuchToken, colon(msg.text))
 	case code == http.StatusNotFound:
 		return fmt.Errorf("%w (HTTP 404)%s", ErrNotFound, colon(msg.text))

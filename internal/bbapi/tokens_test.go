@@ -91,10 +91,11 @@ func TestTokenAPIErrors(t *testing.T) {
 		{"not an admin", http.MethodPut, 401, map[string]string{"X-AUSERNAME": "bob"}, dcErr("You are not permitted to access this resource", "com.atlassian.bitbucket.AuthorisationException"), ErrNotPermitted, "You are not permitted"},
 		{"forbidden", http.MethodPut, 403, nil, dcErr("Project tokens are disabled", ""), ErrNotPermitted, "HTTP 403"},
 		{"bad permission", http.MethodPut, 400, nil, dcErr("Invalid permission: REPO_GOD.", ""), ErrBadRequest, "Invalid permission: REPO_GOD"},
-		{"no such project", http.MethodPut, 404, nil, dcErr("Project PRJ does not exist.", ""), ErrNotFound, "does not exist"},
+		{"a 404 without a reason", http.MethodPut, 404, nil, dcErr("Not found.", ""), ErrNotFound, "HTTP 404"},
 		{"no such token", http.MethodDelete, 404, nil, dcErr("No token with ID 1 exists.", "com.atlassian.bitbucket.auth.NoSuchAccessTokenException"), ErrNoSuchToken, "HTTP 404"},
-		{"no such token, unnamed", http.MethodDelete, 404, nil, "", ErrNoSuchToken, "HTTP 404"},
-		{"no such project on delete", http.MethodDelete, 404, nil, dcErr("Project PRJ does not exist.", "com.atlassian.bitbucket.project.NoSuchProjectException"), ErrNotFound, "does not exist"},
+		{"a 404 page, the list failing too", http.MethodDelete, 404, nil, "<html>not here</html>", ErrNotFound, "could not be listed"},
+		{"no such project on delete", http.MethodDelete, 404, nil, dcErr("Project PRJ does not exist.", "com.atlassian.bitbucket.project.NoSuchProjectException"), ErrOwnerGone, "does not exist"},
+		{"no such project on create", http.MethodPut, 404, nil, dcErr("Project PRJ does not exist.", "com.atlassian.bitbucket.project.NoSuchProjectException"), ErrOwnerGone, "does not exist"},
 		{"server error", http.MethodPut, 502, nil, "<html>bad gateway</html>", ErrNoAnswer, "HTTP 502"},
 		{"rate limited", http.MethodPut, 429, nil, "", ErrNoAnswer, "rate-limited"},
 		{"redirect", http.MethodPut, 302, map[string]string{"Location": "https://evil.example/steal"}, "", ErrNoAnswer, "not followed"},
@@ -134,4 +135,32 @@ func TestTokenAPIRefusesPlainHTTP(t *testing.T) {
 	api := &TokenAPI{HTTP: New(Options{}), Base: "http://bb.example.com", Auth: Auth{Username: "alice", Secret: password}}
 	_, err := api.Create(context.Background(), ProjectTokens("PRJ"), "ci", []string{"REPO_READ"}, 0)
 	require.ErrorIs(t, err, ErrBadBaseURL)
+}
+
+// TestTokenAPIDeleteNotFound: a 404 that does not say the token is
+// missing counts as gone only when the owner's list lacks the token.
+func TestTokenAPIDeleteNotFound(t *testing.T) {
+	for _, listed := range []bool{false, true} {
+		srv, pool := tlsServer(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete {
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprint(w, "<html>Not Found</html>")
+				return
+			}
+			values := `[]`
+			if listed {
+				values = `[{"id":"7","name":"ci"}]`
+			}
+			fmt.Fprintf(w, `{"values":%s,"isLastPage":true}`, values)
+		})
+		api := &TokenAPI{HTTP: New(Options{RootCAs: pool}), Base: srv.URL, Auth: Auth{Username: "alice", Secret: password}}
+		err := api.Delete(context.Background(), ProjectTokens("PRJ"), "7")
+		if listed {
+			assert.ErrorIs(t, err, ErrNotFound)
+			assert.NotErrorIs(t, err, ErrNoSuchToken)
+			assert.Contains(t, err.Error(), "still lists")
+		} else {
+			assert.ErrorIs(t, err, ErrNoSuchToken)
+		}
+	}
 }

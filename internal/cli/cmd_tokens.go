@@ -169,13 +169,11 @@ func (r *runner) rotate(args []string) error {
 		return err
 	}
 	e, err := h.Rotate(context.Background(), c, n, pw)
-	if e != nil {
-		fmt.Fprintln(r.env.Stdout, e.ID)
-	}
 	if err != nil {
-		return err
+		return err // names the entry when it did switch
 	}
-	fmt.Fprintf(r.env.Stderr, "rotated %s: it serves token %s (%s); the old token %s is revoked\n", e.ID, e.Server.ID, expiryWords(e), c.Entry.Server.ID)
+	fmt.Fprintln(r.env.Stdout, e.ID)
+	fmt.Fprintf(r.env.Stderr, "rotated %s: it serves token %s (%s); the token it replaced is revoked\n", e.ID, e.Server.ID, expiryWords(e))
 	return nil
 }
 

@@ -283,6 +283,10 @@ func (h *Helper) lifecycleWait() time.Duration { return time.Minute + h.grace() 
 // lockLifecycle takes the lifecycle lock, saying in one line what to do
 // when another command keeps it.
 func (h *Helper) lockLifecycle() (func(), error) {
+	if unlock, err := h.Store.LockLifecycle(time.Millisecond); err == nil {
+		return unlock, nil
+	}
+	h.notice("waiting (at most %s) for another create, rotate, revoke or repair of this configuration to end", h.lifecycleWait().Round(time.Second))
 	unlock, err := h.Store.LockLifecycle(h.lifecycleWait())
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("another create, rotate, revoke or repair is running for this configuration (%w): try again when it ends", err)
@@ -316,7 +320,11 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 	if err != nil {
 		return nil, err
 	}
-	intent := store.PendingCreate{URL: p.scope.String(), API: p.base, Owner: string(p.owner), Name: p.opts.Name, By: by, Started: h.now().UTC()}
+	name, err := markedName(p.opts.Name, "created", h.now())
+	if err != nil {
+		return nil, err
+	}
+	intent := store.PendingCreate{URL: p.scope.String(), API: p.base, Owner: string(p.owner), Name: name, By: by, Started: h.now().UTC()}
 	for _, t := range before {
 		if t.Name == intent.Name {
 			intent.Existing = append(intent.Existing, t.ID)
@@ -330,14 +338,16 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 		return nil, err
 	}
 	crashpoint.Reached(crashpoint.CreateIntent)
-	tok, err := api.Create(ctx, p.owner, p.opts.Name, p.permissions, p.opts.ExpiryDays)
+	tok, err := api.Create(ctx, p.owner, name, p.permissions, p.opts.ExpiryDays)
 	if err != nil {
 		if !errors.Is(err, bbapi.ErrNoAnswer) {
 			h.dropCreate(ctx, intent) // a refusal made nothing
-		} else if h.finishCreate(ctx, api, intent) != nil {
-			return nil, fmt.Errorf("%w (a token may have been made: `git-credential-bbtoken repair` revokes it)", err)
+			return nil, err
 		}
-		return nil, err
+		// The server may have made it, or make it yet: what is there now
+		// goes; the request stays recorded for repair to look again.
+		_ = h.revokeCreated(ctx, api, intent)
+		return nil, fmt.Errorf("%w (if the server made a token anyway, `git-credential-bbtoken repair` revokes it)", err)
 	}
 	h.Redactor.Add(tok.Secret)
 	crashpoint.Reached(crashpoint.CreateCreated)
@@ -377,6 +387,10 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 		added = &e
 		return nil
 	})
+	if errors.Is(err, store.ErrCommitted) {
+		h.Trace.Printf("create: %v", err)
+		err = nil // kept: the journal catches up on the next write
+	}
 	if err != nil {
 		err = h.undoCreate(ctx, api, p.owner, tok, fmt.Errorf("nothing stored: %w", err))
 		if errors.Is(err, errRevokedAgain) {
@@ -406,7 +420,20 @@ func (h *Helper) dropCreate(ctx context.Context, intent store.PendingCreate) {
 // owner's tokens of its name that were not there before and that no entry
 // serves; then forgets it.
 func (h *Helper) finishCreate(ctx context.Context, api *bbapi.TokenAPI, intent store.PendingCreate) error {
+	if err := h.revokeCreated(ctx, api, intent); err != nil {
+		return err
+	}
+	h.dropCreate(ctx, intent)
+	return nil
+}
+
+// revokeCreated revokes the tokens an unfinished create made that no
+// entry serves (none, when the owner itself is gone).
+func (h *Helper) revokeCreated(ctx context.Context, api *bbapi.TokenAPI, intent store.PendingCreate) error {
 	list, err := api.List(ctx, bbapi.TokenOwner(intent.Owner))
+	if errors.Is(err, bbapi.ErrOwnerGone) {
+		return nil // and its tokens with it
+	}
 	if err != nil {
 		return err
 	}
@@ -423,7 +450,6 @@ func (h *Helper) finishCreate(ctx context.Context, api *bbapi.TokenAPI, intent s
 		}
 		h.notice("revoked token %s (%q), made by a create that did not finish", t.ID, t.Name)
 	}
-	h.dropCreate(ctx, intent)
 	return nil
 }
 
@@ -456,6 +482,10 @@ var errRevokedAgain = errors.New("the new token was revoked again")
 
 // undoCreate revokes a token that could not be kept, and says so.
 func (h *Helper) undoCreate(ctx context.Context, api *bbapi.TokenAPI, owner bbapi.TokenOwner, tok bbapi.AccessToken, cause error) error {
+	if ix, err := h.Store.Load(); err != nil || servesToken(ix, string(owner), tok.ID) {
+		// Saved after all (or unknown): revoking could leave git nothing.
+		return fmt.Errorf("%w (the new token %s may be in use: see `git-credential-bbtoken list`)", cause, tok.ID)
+	}
 	if err := api.Delete(context.WithoutCancel(ctx), owner, tok.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
 		return fmt.Errorf("%w; revoking the new token %s failed too (%v): `git-credential-bbtoken repair` revokes it", cause, tok.ID, err)
 	}
@@ -509,12 +539,11 @@ func (h *Helper) FindCreated(idOrURL string) (*Created, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Created{Entry: *e, Host: sc.Host}
-	if loginOf(ix, bitbucket.DataCenter, sc) == nil {
-		if e.Server.By == "" {
-			return nil, fmt.Errorf("%w: %s was created with an OAuth login of %s, which is gone: log in again (`git-credential-bbtoken login https://%s%s --consumer KEY`)", ErrNeedCredentials, e.ID, sc.Host, sc.Host, contextOf(bitbucket.DataCenter, sc))
-		}
-		c.PasswordFor = e.Server.By
+	// Whoever made it manages it: the user whose password made it (a
+	// login of the host may be someone else's), or the host's login.
+	c := &Created{Entry: *e, Host: sc.Host, PasswordFor: e.Server.By}
+	if e.Server.By == "" && loginOf(ix, bitbucket.DataCenter, sc) == nil {
+		return nil, fmt.Errorf("%w: %s was created with an OAuth login of %s, which is gone: log in again (`git-credential-bbtoken login https://%s%s --consumer KEY`)", ErrNeedCredentials, e.ID, sc.Host, sc.Host, contextOf(bitbucket.DataCenter, sc))
 	}
 	return c, nil
 }
@@ -581,14 +610,24 @@ func notCreated(ix *store.Index, e *store.Entry) error {
 // rotationName is the unique name of a rotation's new token: the token's
 // name without an earlier rotation's mark, then this rotation's.
 func rotationName(name string, now time.Time) (string, error) {
-	if i := strings.Index(name, " (rotated "); i >= 0 {
-		name = name[:i]
+	return markedName(name, "rotated", now)
+}
+
+// markedName is name with what made it and a random mark, so that a
+// token this helper asked for is found by its name alone (after a kill or
+// a lost answer) and never confused with anyone else's: an earlier mark
+// is replaced.
+func markedName(name, verb string, now time.Time) (string, error) {
+	for _, m := range []string{" (rotated ", " (created "} {
+		if i := strings.Index(name, m); i >= 0 {
+			name = name[:i]
+		}
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (rotated %s %s)", name, now.UTC().Format(time.DateOnly), hex.EncodeToString(b[:])), nil
+	return fmt.Sprintf("%s (%s %s %s)", name, verb, now.UTC().Format(time.DateOnly), hex.EncodeToString(b[:])), nil
 }
 
 func (h *Helper) grace() time.Duration {
@@ -664,6 +703,10 @@ func (h *Helper) Rotate(ctx context.Context, c *Created, expiryDays int, passwor
 		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: the new token %s did not pass its check: %w", ErrRotation, tok.ID, err))
 	}
 	next, err := h.switchTo(ctx, cur, name, days, tok)
+	if errors.Is(err, store.ErrCommitted) {
+		h.Trace.Printf("rotate: %v", err)
+		err = nil // switched: the journal catches up on the next write
+	}
 	if err != nil {
 		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: %w", ErrRotation, err))
 	}
@@ -688,7 +731,7 @@ func (h *Helper) createdAPI(ctx context.Context, e *store.Entry, password creden
 		return nil, sc, err
 	}
 	var login *store.Entry
-	if password == "" {
+	if e.Server.By == "" {
 		login = loginOf(ix, bitbucket.DataCenter, sc)
 	}
 	api, err := h.tokenAPI(ctx, e.Server.API, login, APICredentials{Username: e.Server.By, Password: password})
@@ -762,6 +805,11 @@ func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string,
 func (h *Helper) abandon(ctx context.Context, api *bbapi.TokenAPI, cur *store.Entry, pending string, tok *bbapi.AccessToken, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	if tok != nil {
+		if ix, err := h.Store.Load(); err != nil || servesToken(ix, cur.Server.Owner, tok.ID) {
+			// The switch was saved after all (or that is unknown): the
+			// new token may be all git has; the next repair sorts it out.
+			return fmt.Errorf("%w (the new token %s may be in use: run `git-credential-bbtoken repair`)", cause, tok.ID)
+		}
 		if err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), tok.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
 			return fmt.Errorf("%w; revoking the new token failed too (%v): `git-credential-bbtoken repair` revokes it later", cause, err)
 		}
@@ -791,6 +839,9 @@ func (h *Helper) abandon(ctx context.Context, api *bbapi.TokenAPI, cur *store.En
 // one the entry serves, and counts them.
 func (h *Helper) revokePending(ctx context.Context, api *bbapi.TokenAPI, owner, pending, serving string) (int, error) {
 	list, err := api.List(ctx, bbapi.TokenOwner(owner))
+	if errors.Is(err, bbapi.ErrOwnerGone) {
+		return 0, nil // its tokens went with it
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -872,7 +923,7 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 			return nil, err
 		}
 		err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), r)
-		if err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+		if err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) && !errors.Is(err, bbapi.ErrOwnerGone) {
 			return nil, err
 		}
 		crashpoint.Reached(crashpoint.RotateRevoked)
@@ -1028,12 +1079,12 @@ func (h *Helper) Revoke(ctx context.Context, c *Created, password credential.Sec
 		}
 	}
 	if srv.Retire != "" {
-		if err := api.Delete(ctx, owner, srv.Retire); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+		if err := api.Delete(ctx, owner, srv.Retire); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) && !errors.Is(err, bbapi.ErrOwnerGone) {
 			return nil, false, err
 		}
 	}
 	err = api.Delete(ctx, owner, srv.ID)
-	gone = errors.Is(err, bbapi.ErrNoSuchToken)
+	gone = errors.Is(err, bbapi.ErrNoSuchToken) || errors.Is(err, bbapi.ErrOwnerGone)
 	if err != nil && !gone {
 		return nil, false, err
 	}

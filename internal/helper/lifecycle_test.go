@@ -126,8 +126,10 @@ func testCreate(t *testing.T, newFixture func(*testing.T) *fixture) {
 	st := w.live("projects/PRJ/repos/repo")
 	require.Equal(t, store.KindRepository, e.Kind)
 	require.Equal(t, "Bearer", e.AuthType)
+	require.Regexp(t, `^ci \(created 2026-08-15 [0-9a-f]{8}\)$`, e.Server.Name, "the name, marked so a lost create is found by it alone")
+	require.Equal(t, st.Name, e.Server.Name)
 	require.Equal(t, &store.ServerToken{
-		ID: st.ID, Name: "ci", API: w.base, Owner: "projects/PRJ/repos/repo", Permissions: []string{"REPO_WRITE"},
+		ID: st.ID, Name: e.Server.Name, API: w.base, Owner: "projects/PRJ/repos/repo", Permissions: []string{"REPO_WRITE"},
 		ExpiryDays: 30, By: "alice",
 	}, e.Server)
 	require.Equal(t, st.Expiry.UTC().Format(time.RFC3339), e.Expires, "the server's expiry is recorded")
@@ -183,7 +185,7 @@ func TestCreateRefused(t *testing.T) {
 		{"wrong password", helper.CreateOptions{URL: repo, Username: "alice"}, "not-her-password", bbapi.ErrRefused, "HTTP 401", true},
 		{"a token as the password", helper.CreateOptions{URL: repo, Username: "alice"}, handAdded, bbapi.ErrRefused, "tokens cannot manage tokens", true},
 		{"not an admin", helper.CreateOptions{URL: repo, Username: "bob"}, "bobs-password-1", bbapi.ErrNotPermitted, "not permitted", true},
-		{"no such repository", helper.CreateOptions{URL: w.repoURL("PRJ/nope.git"), Username: "alice"}, "", bbapi.ErrNotFound, "HTTP 404", true},
+		{"no such repository", helper.CreateOptions{URL: w.repoURL("PRJ/nope.git"), Username: "alice"}, "", bbapi.ErrOwnerGone, "HTTP 404", true},
 		{"beyond the enforced expiry", helper.CreateOptions{URL: repo, Username: "alice", ExpiryDays: 365}, "", bbapi.ErrBadRequest, "cannot exceed 90", true},
 	}
 	w.srv.AddToken(fakebb.Token{Name: "hand", Secret: handAdded, Bearer: true})
@@ -441,6 +443,7 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 	const consumerSecret = "consumer-secret-dc-0001"
 	w.remember(consumerSecret)
 	w.srv.AddConsumer(fakebb.Consumer{Key: "KEY", Secret: consumerSecret, CallbackURL: "http://127.0.0.1:53171/", Write: true, User: "alice"})
+	byPassword := w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
 	flow, err := w.h.OAuthStart(w.base, "KEY", consumerSecret, "http://127.0.0.1:53171/", nil)
 	require.NoError(t, err)
 	client := w.srv.Client()
@@ -454,14 +457,21 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { w.remember(w.srv.OAuthIssued()...) })
 
+	// A token made with a password before the login: still managed with
+	// that user's password (the login may be someone else's).
+	c0, err := w.h.FindCreated(byPassword.ID)
+	require.NoError(t, err)
+	require.Equal(t, "alice", c0.PasswordFor)
+
 	p, err := w.h.PlanCreate(helper.CreateOptions{URL: w.repoURL("PRJ")})
 	require.NoError(t, err)
 	require.Empty(t, p.PasswordFor, "a login needs no password")
+	mark := len(w.srv.Requests())
 	e, err := w.h.Create(context.Background(), p, "")
 	require.NoError(t, err)
 	require.Empty(t, e.Server.By)
 	first := w.live("projects/PRJ")
-	for _, r := range w.srv.Requests() {
+	for _, r := range w.srv.Requests()[mark:] {
 		if r.Service == "tokens" {
 			require.Equal(t, "bearer", r.Auth, "the token API was called without the login")
 		}
@@ -548,9 +558,18 @@ func TestCreateAnswerLost(t *testing.T) {
 	w.srv.LoseTokenAnswers(1)
 	_, err = w.create(helper.CreateOptions{URL: repo, Username: "alice", Name: "ci"})
 	require.ErrorIs(t, err, bbapi.ErrNoAnswer)
+	require.Contains(t, err.Error(), "repair")
 	require.Equal(t, hand.ID, w.live("projects/PRJ/repos/repo").ID, "the token made by hand went, or the lost one stayed")
-	require.Empty(t, w.index().Creating)
 	require.Empty(t, w.index().Entries)
+	// The server might make it later still: the request stays for repair,
+	// which looks again and forgets it.
+	require.Len(t, w.index().Creating, 1)
+	todo, err := w.h.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, todo, 1)
+	require.NoError(t, w.h.Finish(context.Background(), todo[0], alicePassword))
+	require.Empty(t, w.index().Creating)
+	require.Equal(t, hand.ID, w.live("projects/PRJ/repos/repo").ID)
 	// Afterwards a create goes through.
 	w.mustCreate(helper.CreateOptions{URL: repo, Username: "alice", Name: "ci"})
 	require.Len(t, w.srv.LiveServerTokens("projects/PRJ/repos/repo"), 2)

@@ -35,6 +35,9 @@ var (
 	// the keyring failed) left a secret to delete, which the keyring
 	// still refuses; every write tries again first.
 	ErrSecretDelete = errors.New("an interrupted earlier write left a secret to delete")
+	// ErrCommitted: the index was saved, and what failed afterwards (the
+	// journal's bookkeeping) is left for the next write: the change holds.
+	ErrCommitted = errors.New("saved, but the journal could not be updated (the next write does it)")
 )
 
 // IndexFile and LockFile are the names inside the config directory.
@@ -418,7 +421,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	left := slices.DeleteFunc(slices.Clone(tx.journal), func(j string) bool { return slices.Contains(done, j) })
 	if len(left) != len(tx.journal) {
-		return s.writeJournal(left)
+		if err := s.writeJournal(left); err != nil {
+			return fmt.Errorf("%w: %w", ErrCommitted, err)
+		}
 	}
 	return nil
 }
