@@ -139,7 +139,7 @@ func New(o Options) *Client {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = Sleep
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -161,7 +161,12 @@ func New(o Options) *Client {
 // Close releases idle connections.
 func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or less if ctx ends first (its error then); a d of 0 or
+// less returns at once.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

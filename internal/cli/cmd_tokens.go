@@ -142,33 +142,12 @@ func expiryWords(e *store.Entry) string {
 func (r *runner) rotate(args []string) error {
 	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
 	days := fs.String("expiry-days", "", "")
-	pos, err := parseFlags(fs, args)
+	t, err := r.created(fs, args, func() error { _, err := expiryDays(*days); return err })
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("%s", commandUsage["rotate"])
-	}
-	if err := refuseToken(pos[0]); err != nil {
-		return err
-	}
-	n, err := expiryDays(*days)
-	if err != nil {
-		return err
-	}
-	h, err := r.tokenHelper()
-	if err != nil {
-		return err
-	}
-	c, err := h.FindCreated(pos[0])
-	if err != nil {
-		return err
-	}
-	pw, err := r.passwordFor(r.stdinReader(), c)
-	if err != nil {
-		return err
-	}
-	e, err := h.Rotate(context.Background(), c, n, pw)
+	n, _ := expiryDays(*days) // checked above
+	e, err := t.h.Rotate(context.Background(), t.c, n, t.password)
 	if err != nil {
 		return err // names the entry when it did switch
 	}
@@ -177,38 +156,12 @@ func (r *runner) rotate(args []string) error {
 	return nil
 }
 
-func (r *runner) passwordFor(in *bufio.Reader, c *helper.Created) (credential.Secret, error) {
-	if c.PasswordFor == "" {
-		return "", nil
-	}
-	return r.readPassword(in, c.PasswordFor, c.Host)
-}
-
 func (r *runner) revoke(args []string) error {
-	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
-	pos, err := parseFlags(fs, args)
+	t, err := r.created(flag.NewFlagSet("revoke", flag.ContinueOnError), args, nil)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("%s", commandUsage["revoke"])
-	}
-	if err := refuseToken(pos[0]); err != nil {
-		return err
-	}
-	h, err := r.tokenHelper()
-	if err != nil {
-		return err
-	}
-	c, err := h.FindCreated(pos[0])
-	if err != nil {
-		return err
-	}
-	pw, err := r.passwordFor(r.stdinReader(), c)
-	if err != nil {
-		return err
-	}
-	e, gone, err := h.Revoke(context.Background(), c, pw)
+	e, gone, err := t.h.Revoke(context.Background(), t.c, t.password)
 	if err != nil {
 		return err
 	}
@@ -217,6 +170,48 @@ func (r *runner) revoke(args []string) error {
 	}
 	fmt.Fprintf(r.env.Stdout, "revoked %s (%s %s, token %s)\n", e.ID, e.Kind, e.URL, e.Server.ID)
 	return nil
+}
+
+// createdTarget is the created token rotate or revoke acts on, with the
+// password that manages it ("" when the host's login does).
+type createdTarget struct {
+	h        *helper.Helper
+	c        *helper.Created
+	password credential.Secret
+}
+
+// created parses rotate's or revoke's command line (ID|URL, then fs's
+// flags, checked further by check), finds the token, and reads the
+// password it needs: every mistake is told before a password is asked.
+func (r *runner) created(fs *flag.FlagSet, args []string, check func() error) (*createdTarget, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != 1 {
+		return nil, usagef("%s", commandUsage[fs.Name()])
+	}
+	if err := refuseToken(pos[0]); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	t := &createdTarget{}
+	if t.h, err = r.tokenHelper(); err != nil {
+		return nil, err
+	}
+	if t.c, err = t.h.FindCreated(pos[0]); err != nil {
+		return nil, err
+	}
+	if t.c.PasswordFor != "" {
+		if t.password, err = r.readPassword(r.stdinReader(), t.c.PasswordFor, t.c.Host); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // finishUnfinished completes creates and rotations that were

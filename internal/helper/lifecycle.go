@@ -919,7 +919,7 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 	}
 	if r := cur.Server.Retire; r != "" {
 		// At most one grace period, whatever the clock did meanwhile.
-		if err := sleepCtx(ctx, min(cur.Server.RetireAfter.Sub(h.now()), h.grace())); err != nil {
+		if err := bbapi.Sleep(ctx, min(cur.Server.RetireAfter.Sub(h.now()), h.grace())); err != nil {
 			return nil, err
 		}
 		err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), r)
@@ -941,20 +941,6 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 		cur = *next
 	}
 	return &cur, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Unfinished is work an interrupted create or rotation left, for repair.
