@@ -161,17 +161,38 @@ func maskedKeys(m map[string]string) []string {
 	return out
 }
 
-// TestRotateUnderLoad: a personal token (Basic, any git) is rotated while
-// 8 processes fetch in a loop: no fetch fails, fetches after the rotation
-// use the new token, and the old one is revoked.
+// TestRotateUnderLoad: a token is rotated while 8 processes fetch in a
+// loop: no fetch fails, fetches after the rotation use the new token, and
+// the old one is revoked. A personal token (Basic) with any git; a
+// repository token (Bearer) too with a git that has authtype (2.46+).
 func TestRotateUnderLoad(t *testing.T) {
+	t.Run("personal", func(t *testing.T) {
+		rotateUnderLoad(t, "users/alice", "create", "URL", "--kind", "personal", "--username", "alice")
+	})
+	t.Run("repository", func(t *testing.T) {
+		if !gitVersionAtLeast(t, 2, 46) {
+			t.Skip("git < 2.46 sends no Bearer tokens")
+		}
+		rotateUnderLoad(t, "projects/PRJ/repos/repo", "create", "REPO", "--username", "alice")
+	})
+}
+
+func rotateUnderLoad(t *testing.T, owner string, create ...string) {
 	f := dcFixture(t)
-	r := f.withPassword(t, nil, "create", f.srv.URL, "--kind", "personal", "--username", "alice")
+	for i, a := range create {
+		switch a {
+		case "URL":
+			create[i] = f.srv.URL
+		case "REPO":
+			create[i] = f.dcURL("PRJ/repo.git")
+		}
+	}
+	r := f.withPassword(t, nil, create...)
 	wantCode(t, r, 0)
 	id := strings.TrimSpace(r.stdout)
-	old := f.srv.LiveServerTokens("users/alice")
+	old := f.srv.LiveServerTokens(owner)
 	if len(old) != 1 {
-		t.Fatalf("%d personal tokens on the server, want 1", len(old))
+		t.Fatalf("%d tokens of %s on the server, want 1", len(old), owner)
 	}
 	dir, r := f.clone(t, f.dcURL("PRJ/repo.git"))
 	wantCode(t, r, 0)
@@ -210,9 +231,9 @@ func TestRotateUnderLoad(t *testing.T) {
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d of %d fetches failed during the rotation; first: %s", n, fetches.Load(), failed[0])
 	}
-	live := f.srv.LiveServerTokens("users/alice")
+	live := f.srv.LiveServerTokens(owner)
 	if len(live) != 1 || live[0].ID == old[0].ID {
-		t.Fatalf("after rotate the server has %d live personal tokens (old %s): %+v", len(live), old[0].ID, live)
+		t.Fatalf("after rotate the server has %d live tokens of %s (old %s): %+v", len(live), owner, old[0].ID, names(live))
 	}
 	newID := strings.TrimSpace(rot.stdout)
 	if rows := f.list(t); len(rows) != 1 || rows[0].ID != newID || rows[0].State != "active" {
@@ -225,14 +246,14 @@ func TestRotateUnderLoad(t *testing.T) {
 		}
 	}
 	for _, req := range f.srv.Requests()[after:] {
-		if req.Auth == "basic" && req.Token != live[0].TokenName() {
+		if req.Auth != "none" && req.Service != "tokens" && req.Service != "api" && req.Token != live[0].TokenName() {
 			t.Errorf("a fetch after the rotation presented %q, not the new token", req.Token)
 		}
 	}
 	if !usedNew {
 		t.Error("no fetch used the new token")
 	}
-	if f.accepts(t, "PRJ/repo.git", "Basic "+basicAuth("alice", old[0].Secret)) {
+	if f.accepts(t, "PRJ/repo.git", "Basic "+basicAuth("alice", old[0].Secret)) || f.accepts(t, "PRJ/repo.git", "Bearer "+old[0].Secret) {
 		t.Error("the old token still works after rotate")
 	}
 	t.Logf("%d fetches, %d failed", fetches.Load(), failures.Load())
