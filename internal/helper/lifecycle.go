@@ -582,6 +582,25 @@ func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
 			byHand = append(byHand, e)
 		}
 	}
+	if len(found) == 0 && len(byHand) == 0 {
+		// No entry for that very scope: the created tokens that serve it,
+		// the most specific first (as get chooses).
+		f := flavorOf(ix, sc.Host)
+		best := -1
+		for i := range ix.Entries {
+			e := &ix.Entries[i]
+			own, err := bitbucket.ParseScope(e.URL)
+			if err != nil || e.Server == nil || !own.Covers(f, sc.Host, sc.Segments()) {
+				continue
+			}
+			switch n := len(own.Segments()); {
+			case n > best:
+				best, found = n, []*store.Entry{e}
+			case n == best:
+				found = append(found, e)
+			}
+		}
+	}
 	switch {
 	case len(found) == 1:
 		return found[0], nil

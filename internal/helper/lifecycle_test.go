@@ -412,7 +412,8 @@ func TestFindCreated(t *testing.T) {
 		{byHand.ID, helper.ErrNotCreated, "create " + w.repoURL("PRJ/other")},
 		{w.repoURL("PRJ/other.git"), helper.ErrNotCreated, "added by hand"},
 		{w.base, helper.ErrAmbiguous, "alice"},
-		{w.repoURL("PRJ/repo.git"), store.ErrNoEntry, "list"},
+		{w.repoURL("PRJ/repo.git"), helper.ErrAmbiguous, "alice"}, // served by both personal tokens
+		{"https://elsewhere.example.com/scm/PRJ/repo.git", store.ErrNoEntry, "list"},
 		{"https://bitbucket.org/ws/repo", helper.ErrNoTokenAPI, "admin/access-tokens"},
 		{"nonsense id", store.ErrNoEntry, "neither an id nor a URL"},
 		{cloud.ID, helper.ErrNoTokenAPI, "https://bitbucket.org/ws/cloudrepo/admin/access-tokens"},
@@ -668,4 +669,15 @@ func TestUnfinishedWithoutCredentials(t *testing.T) {
 	}
 	require.Equal(t, 1, withErr)
 	require.Equal(t, 1, without)
+}
+
+// TestRotateByServedURL: rotate URL finds the created token that serves
+// the URL when none was created for that very scope.
+func TestRotateByServedURL(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	project := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice"})
+	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
+	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	require.NoError(t, err)
+	require.Equal(t, project.ID, c.Entry.ID, "not the most specific created token serving the URL")
 }
