@@ -203,7 +203,7 @@ func (r *runner) created(fs *flag.FlagSet, args []string, check func() error) (*
 	if t.h, err = r.tokenHelper(); err != nil {
 		return nil, err
 	}
-	if t.c, err = t.h.FindCreated(pos[0]); err != nil {
+	if t.c, err = t.h.FindCreated(pos[0], fs.Name() == "rotate"); err != nil {
 		return nil, err
 	}
 	if t.c.PasswordFor != "" {

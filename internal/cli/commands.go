@@ -383,9 +383,6 @@ func (r *runner) remove(args []string) error {
 	removed, err := h.Remove(context.Background(), pos[0])
 	for _, e := range removed {
 		fmt.Fprintf(r.env.Stdout, "removed %s (%s %s)\n", e.ID, e.Kind, e.URL)
-		if e.Server != nil {
-			fmt.Fprintf(r.env.Stderr, "note: %s was made by create: its token %s stays valid on the server until it expires (`revoke` ends both): revoke it in Bitbucket if nothing else uses it\n", e.ID, e.Server.ID)
-		}
 	}
 	return err
 }

@@ -275,6 +275,19 @@ func (h *Helper) tokenAPI(ctx context.Context, base string, login *store.Entry, 
 	return api, nil
 }
 
+// update is Store.Update for the lifecycle's writes: one that saved the
+// index but not the journal's bookkeeping (ErrCommitted) happened, and is
+// treated so: reporting it as failed would undo, or leave for repair, a
+// change that holds.
+func (h *Helper) update(ctx context.Context, fn func(tx *store.Tx) error) error {
+	err := h.Store.Update(ctx, fn)
+	if errors.Is(err, store.ErrCommitted) {
+		h.Trace.Printf("lifecycle: %v", err)
+		return nil
+	}
+	return err
+}
+
 // lifecycleWait bounds the wait for another create, rotate, revoke or
 // repair of this configuration (a rotation holds the lock for its grace
 // period).
@@ -283,11 +296,12 @@ func (h *Helper) lifecycleWait() time.Duration { return time.Minute + h.grace() 
 // lockLifecycle takes the lifecycle lock, saying in one line what to do
 // when another command keeps it.
 func (h *Helper) lockLifecycle() (func(), error) {
-	if unlock, err := h.Store.LockLifecycle(time.Millisecond); err == nil {
-		return unlock, nil
+	unlock, err := h.Store.LockLifecycle(time.Millisecond)
+	if !errors.Is(err, store.ErrLocked) {
+		return unlock, err
 	}
 	h.notice("waiting (at most %s) for another create, rotate, revoke or repair of this configuration to end", h.lifecycleWait().Round(time.Second))
-	unlock, err := h.Store.LockLifecycle(h.lifecycleWait())
+	unlock, err = h.Store.LockLifecycle(h.lifecycleWait())
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("another create, rotate, revoke or repair is running for this configuration (%w): try again when it ends", err)
 	}
@@ -330,7 +344,7 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 			intent.Existing = append(intent.Existing, t.ID)
 		}
 	}
-	if err := h.Store.Update(ctx, func(tx *store.Tx) error {
+	if err := h.update(ctx, func(tx *store.Tx) error {
 		tx.Index.Creating = append(tx.Index.Creating, intent)
 		tx.Changed()
 		return nil
@@ -361,7 +375,7 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 	}
 	setExpiry(&e, tok)
 	var added *store.Entry
-	err = h.Store.Update(ctx, func(tx *store.Tx) error {
+	err = h.update(ctx, func(tx *store.Tx) error {
 		if err := checkToken(credential.Secret(tok.Secret)); err != nil {
 			return fmt.Errorf("the server's answer: %w", err)
 		}
@@ -387,10 +401,6 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 		added = &e
 		return nil
 	})
-	if errors.Is(err, store.ErrCommitted) {
-		h.Trace.Printf("create: %v", err)
-		err = nil // kept: the journal catches up on the next write
-	}
 	if err != nil {
 		err = h.undoCreate(ctx, api, p.owner, tok, fmt.Errorf("nothing stored: %w", err))
 		if errors.Is(err, errRevokedAgain) {
@@ -403,7 +413,7 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 
 // dropCreate forgets a create's intent.
 func (h *Helper) dropCreate(ctx context.Context, intent store.PendingCreate) {
-	err := h.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	err := h.update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		n := len(tx.Index.Creating)
 		tx.Index.Creating = slices.DeleteFunc(tx.Index.Creating, intent.Same)
 		if len(tx.Index.Creating) != n {
@@ -431,9 +441,6 @@ func (h *Helper) finishCreate(ctx context.Context, api *bbapi.TokenAPI, intent s
 // entry serves (none, when the owner itself is gone).
 func (h *Helper) revokeCreated(ctx context.Context, api *bbapi.TokenAPI, intent store.PendingCreate) error {
 	list, err := api.List(ctx, bbapi.TokenOwner(intent.Owner))
-	if errors.Is(err, bbapi.ErrOwnerGone) {
-		return nil // and its tokens with it
-	}
 	if err != nil {
 		return err
 	}
@@ -448,7 +455,7 @@ func (h *Helper) revokeCreated(ctx context.Context, api *bbapi.TokenAPI, intent 
 		if err := api.Delete(ctx, bbapi.TokenOwner(intent.Owner), t.ID); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
 			return err
 		}
-		h.notice("revoked token %s (%q), made by a create that did not finish", t.ID, t.Name)
+		h.Trace.Printf("create: revoked token %s (%q), made by a create that did not finish", t.ID, t.Name)
 	}
 	return nil
 }
@@ -525,13 +532,14 @@ type Created struct {
 }
 
 // FindCreated finds the created token that rotate or revoke names: by
-// id, or the one created for a URL.
-func (h *Helper) FindCreated(idOrURL string) (*Created, error) {
+// id, or the one created for a URL; with served (rotate, which harms
+// nothing), else the one that serves the URL.
+func (h *Helper) FindCreated(idOrURL string, served bool) (*Created, error) {
 	ix, err := h.Store.Load()
 	if err != nil {
 		return nil, err
 	}
-	e, err := findCreated(ix, idOrURL)
+	e, err := findCreated(ix, idOrURL, served)
 	if err != nil {
 		return nil, err
 	}
@@ -560,7 +568,7 @@ func lookupCreated(ix *store.Index, id string) (*store.Entry, bool) {
 	return nil, false
 }
 
-func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
+func findCreated(ix *store.Index, idOrURL string, served bool) (*store.Entry, error) {
 	if e, ok := lookupCreated(ix, idOrURL); ok {
 		return e, nil
 	}
@@ -582,22 +590,31 @@ func findCreated(ix *store.Index, idOrURL string) (*store.Entry, error) {
 			byHand = append(byHand, e)
 		}
 	}
-	if len(found) == 0 && len(byHand) == 0 {
-		// No entry for that very scope: the created tokens that serve it,
-		// the most specific first (as get chooses).
+	if len(found) == 0 && len(byHand) == 0 && served {
+		// No entry for that very scope: the tokens that serve it, the
+		// most specific first (as get prefers them): a created one is
+		// it; one added by hand cannot be rotated.
 		f := flavorOf(ix, sc.Host)
 		best := -1
+		var winners []*store.Entry
 		for i := range ix.Entries {
 			e := &ix.Entries[i]
 			own, err := bitbucket.ParseScope(e.URL)
-			if err != nil || e.Server == nil || !own.Covers(f, sc.Host, sc.Segments()) {
+			if err != nil || !e.Added() || e.Kind == store.KindOAuth || !own.Covers(f, sc.Host, sc.Segments()) {
 				continue
 			}
 			switch n := len(own.Segments()); {
 			case n > best:
-				best, found = n, []*store.Entry{e}
+				best, winners = n, []*store.Entry{e}
 			case n == best:
+				winners = append(winners, e)
+			}
+		}
+		for _, e := range winners {
+			if e.Server != nil {
 				found = append(found, e)
+			} else {
+				byHand = append(byHand, e)
 			}
 		}
 	}
@@ -722,15 +739,11 @@ func (h *Helper) Rotate(ctx context.Context, c *Created, expiryDays int, passwor
 		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: the new token %s did not pass its check: %w", ErrRotation, tok.ID, err))
 	}
 	next, err := h.switchTo(ctx, cur, name, days, tok)
-	if errors.Is(err, store.ErrCommitted) {
-		h.Trace.Printf("rotate: %v", err)
-		err = nil // switched: the journal catches up on the next write
-	}
 	if err != nil {
 		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: %w", ErrRotation, err))
 	}
 	crashpoint.Reached(crashpoint.RotateSwitched)
-	h.notice("%s now serves the new token %s (%q); the old token %s is revoked in %s, once git processes that read it have finished", next.ID, tok.ID, tok.Name, cur.Server.ID, h.grace())
+	h.Trace.Printf("rotate: %s now serves the new token %s (%q); the old token %s is revoked in %s, once git processes that read it have finished", next.ID, tok.ID, tok.Name, cur.Server.ID, h.grace())
 	// 3. The old token goes once the grace has passed.
 	done, err := h.finishRotation(ctx, api, next.ID)
 	if err != nil {
@@ -778,7 +791,7 @@ func (h *Helper) checkNewToken(ctx context.Context, e *store.Entry, sc bitbucket
 // recorded its intent.
 func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string, days int, tok bbapi.AccessToken) (*store.Entry, error) {
 	var out *store.Entry
-	err := h.Store.Update(ctx, func(tx *store.Tx) error {
+	err := h.update(ctx, func(tx *store.Tx) error {
 		e, ok := tx.Index.Find(cur.ID)
 		if !ok || e.Server == nil || e.Server.ID != cur.Server.ID || e.Server.Pending != pending {
 			return fmt.Errorf("%s changed meanwhile (removed, revoked, or rotated by another process)", cur.ID)
@@ -854,13 +867,19 @@ func (h *Helper) abandon(ctx context.Context, api *bbapi.TokenAPI, cur *store.En
 	return fmt.Errorf("%w (nothing changed: %s still serves token %s)", cause, cur.ID, cur.Server.ID)
 }
 
+// ownerHint says what to do when the owner of an entry's tokens is not
+// found: renamed (the tokens live on under the new name) or deleted.
+func ownerHint(err error, srv *store.ServerToken, id string) error {
+	if !errors.Is(err, bbapi.ErrOwnerGone) {
+		return err
+	}
+	return fmt.Errorf("%w (renamed or deleted? if renamed, revoke token %s in Bitbucket under its new name, then `git-credential-bbtoken remove %s`)", err, srv.ID, id)
+}
+
 // revokePending revokes every token named pending on the server but the
 // one the entry serves, and counts them.
 func (h *Helper) revokePending(ctx context.Context, api *bbapi.TokenAPI, owner, pending, serving string) (int, error) {
 	list, err := api.List(ctx, bbapi.TokenOwner(owner))
-	if errors.Is(err, bbapi.ErrOwnerGone) {
-		return 0, nil // its tokens went with it
-	}
 	if err != nil {
 		return 0, err
 	}
@@ -883,7 +902,7 @@ func (h *Helper) revokePending(ctx context.Context, api *bbapi.TokenAPI, owner, 
 // anything. It returns the entry as saved.
 func (h *Helper) updateServer(ctx context.Context, id, serving string, change func(*store.ServerToken) bool) (*store.Entry, error) {
 	var out *store.Entry
-	err := h.Store.Update(ctx, func(tx *store.Tx) error {
+	err := h.update(ctx, func(tx *store.Tx) error {
 		e, ok := tx.Index.Find(id)
 		if !ok || e.Server == nil || e.Server.ID != serving {
 			return fmt.Errorf("%s changed meanwhile (removed, revoked, or rotated by another process)", id)
@@ -942,8 +961,8 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 			return nil, err
 		}
 		err := api.Delete(ctx, bbapi.TokenOwner(cur.Server.Owner), r)
-		if err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) && !errors.Is(err, bbapi.ErrOwnerGone) {
-			return nil, err
+		if err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return nil, ownerHint(err, cur.Server, cur.ID)
 		}
 		crashpoint.Reached(crashpoint.RotateRevoked)
 		h.Trace.Printf("rotate: revoked the replaced token %s", r)
@@ -988,7 +1007,7 @@ func (h *Helper) Unfinished() ([]Unfinished, error) {
 			continue
 		}
 		u := Unfinished{Subject: fmt.Sprintf("the rotation of %s (%s %s)", e.ID, e.Kind, e.URL), rotation: e.ID}
-		if c, err := h.FindCreated(e.ID); err != nil {
+		if c, err := h.FindCreated(e.ID, false); err != nil {
 			u.Err = err
 		} else {
 			u.PasswordFor, u.Host = c.PasswordFor, c.Host
@@ -1080,21 +1099,21 @@ func (h *Helper) Revoke(ctx context.Context, c *Created, password credential.Sec
 	owner := bbapi.TokenOwner(srv.Owner)
 	if srv.Pending != "" {
 		if _, err := h.revokePending(ctx, api, srv.Owner, srv.Pending, ""); err != nil {
-			return nil, false, err
+			return nil, false, ownerHint(err, srv, cur.ID)
 		}
 	}
 	if srv.Retire != "" {
-		if err := api.Delete(ctx, owner, srv.Retire); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) && !errors.Is(err, bbapi.ErrOwnerGone) {
-			return nil, false, err
+		if err := api.Delete(ctx, owner, srv.Retire); err != nil && !errors.Is(err, bbapi.ErrNoSuchToken) {
+			return nil, false, ownerHint(err, srv, cur.ID)
 		}
 	}
 	err = api.Delete(ctx, owner, srv.ID)
-	gone = errors.Is(err, bbapi.ErrNoSuchToken) || errors.Is(err, bbapi.ErrOwnerGone)
+	gone = errors.Is(err, bbapi.ErrNoSuchToken)
 	if err != nil && !gone {
-		return nil, false, err
+		return nil, false, ownerHint(err, srv, cur.ID)
 	}
 	removed := *cur
-	err = h.Store.Update(ctx, func(tx *store.Tx) error {
+	err = h.update(ctx, func(tx *store.Tx) error {
 		now, ok := tx.Index.Find(removed.ID)
 		if !ok {
 			return nil // removed meanwhile: nothing left to do

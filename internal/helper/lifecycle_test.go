@@ -233,7 +233,7 @@ func testRotate(t *testing.T, newFixture func(*testing.T) *fixture) {
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: "ci", ExpiryDays: 30})
 	old := w.live("projects/PRJ/repos/repo")
-	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"), false)
 	require.NoError(t, err)
 	require.Equal(t, "alice", c.PasswordFor)
 	next, err := w.h.Rotate(context.Background(), c, 0, alicePassword)
@@ -255,7 +255,7 @@ func testRotate(t *testing.T, newFixture func(*testing.T) *fixture) {
 		require.Equal(t, 1, w.secretCount())
 	}
 	// A second rotation with another expiry; the name keeps one mark.
-	c, err = w.h.FindCreated(next.ID)
+	c, err = w.h.FindCreated(next.ID, false)
 	require.NoError(t, err)
 	again, err := w.h.Rotate(context.Background(), c, 7, alicePassword)
 	require.NoError(t, err)
@@ -308,7 +308,7 @@ func TestRotateFinishesInterrupted(t *testing.T) {
 						s.ID = serving
 					}
 				})
-				found, err := w.h.FindCreated(e.ID)
+				found, err := w.h.FindCreated(e.ID, false)
 				require.NoError(t, err)
 				var done *store.Entry
 				if finish == "rotate" {
@@ -340,7 +340,7 @@ func TestRotateAbandoned(t *testing.T) {
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice", Name: "ci"})
 	old := w.live("projects/PRJ/repos/repo")
-	c, err := w.h.FindCreated(e.ID)
+	c, err := w.h.FindCreated(e.ID, false)
 	require.NoError(t, err)
 	w.srv.RedirectAPI("https://elsewhere.invalid") // the check cannot pass
 	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
@@ -371,7 +371,7 @@ func testRevoke(t *testing.T, newFixture func(*testing.T) *fixture) {
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
 	st := w.live("projects/PRJ/repos/repo")
-	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"), false)
 	require.NoError(t, err)
 	got, gone, err := w.h.Revoke(context.Background(), c, alicePassword)
 	require.NoError(t, err)
@@ -385,7 +385,7 @@ func testRevoke(t *testing.T, newFixture func(*testing.T) *fixture) {
 	// Revoked in Bitbucket already: removed here, with gone set.
 	w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
 	w.srv.Revoke(w.live("projects/PRJ/repos/repo").TokenName())
-	c, err = w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	c, err = w.h.FindCreated(w.repoURL("PRJ/repo.git"), false)
 	require.NoError(t, err)
 	_, gone, err = w.h.Revoke(context.Background(), c, alicePassword)
 	require.NoError(t, err)
@@ -420,10 +420,13 @@ func TestFindCreated(t *testing.T) {
 		{"https://bitbucket.org/ws/cloudrepo", helper.ErrNoTokenAPI, "admin/access-tokens"},
 	}
 	for _, c := range cases {
-		_, err := w.h.FindCreated(c.arg)
+		_, err := w.h.FindCreated(c.arg, true)
 		require.ErrorIs(t, err, c.want, c.arg)
 		assert.Contains(t, err.Error(), c.msg, c.arg)
 	}
+	// revoke takes no token for one that merely serves the URL.
+	_, err = w.h.FindCreated(w.repoURL("PRJ/repo.git"), false)
+	require.ErrorIs(t, err, store.ErrNoEntry)
 }
 
 // TestCreatedTokenExpiryWarning: get's daily expiry line names rotate for
@@ -460,7 +463,7 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 
 	// A token made with a password before the login: still managed with
 	// that user's password (the login may be someone else's).
-	c0, err := w.h.FindCreated(byPassword.ID)
+	c0, err := w.h.FindCreated(byPassword.ID, false)
 	require.NoError(t, err)
 	require.Equal(t, "alice", c0.PasswordFor)
 
@@ -477,13 +480,13 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 			require.Equal(t, "bearer", r.Auth, "the token API was called without the login")
 		}
 	}
-	c, err := w.h.FindCreated(e.ID)
+	c, err := w.h.FindCreated(e.ID, false)
 	require.NoError(t, err)
 	require.Empty(t, c.PasswordFor)
 	next, err := w.h.Rotate(context.Background(), c, 0, "")
 	require.NoError(t, err)
 	require.NotEqual(t, first.ID, w.live("projects/PRJ").ID)
-	c, err = w.h.FindCreated(next.ID)
+	c, err = w.h.FindCreated(next.ID, false)
 	require.NoError(t, err)
 	_, _, err = w.h.Revoke(context.Background(), c, "")
 	require.NoError(t, err)
@@ -493,7 +496,7 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 	e = w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ")})
 	_, err = w.h.Logout(context.Background(), w.base)
 	require.NoError(t, err)
-	_, err = w.h.FindCreated(e.ID)
+	_, err = w.h.FindCreated(e.ID, false)
 	require.ErrorIs(t, err, helper.ErrNeedCredentials)
 	require.Contains(t, err.Error(), "git-credential-bbtoken login "+w.base)
 }
@@ -507,7 +510,7 @@ func testStoreOfRotatedOutToken(t *testing.T, newFixture func(*testing.T) *fixtu
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
 	old := w.live("users/alice")
-	c, err := w.h.FindCreated(w.base)
+	c, err := w.h.FindCreated(w.base, false)
 	require.NoError(t, err)
 	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
 	require.NoError(t, err)
@@ -525,7 +528,7 @@ func TestRepairWaitsForARunningRotation(t *testing.T) {
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	w.h.RotateGrace = 200 * time.Millisecond
 	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
-	c, err := w.h.FindCreated(w.base)
+	c, err := w.h.FindCreated(w.base, false)
 	require.NoError(t, err)
 	w.srv.SlowAPI(time.Second) // the new token's check takes a second
 	done := make(chan error, 1)
@@ -608,7 +611,7 @@ func TestLongNameRotates(t *testing.T) {
 	api := &bbapi.TokenAPI{HTTP: w.h.OAuthHTTP, Base: w.base, Auth: bbapi.Auth{Username: "alice", Secret: alicePassword}}
 	_, err := api.Create(context.Background(), "projects/PRJ/repos/repo", long+" (rotated 2026-12-05 abcdef01)", []string{"REPO_WRITE"}, 0)
 	require.NoError(t, err)
-	c, err := w.h.FindCreated(e.ID)
+	c, err := w.h.FindCreated(e.ID, false)
 	require.NoError(t, err)
 	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
 	require.NoError(t, err)
@@ -617,26 +620,31 @@ func TestLongNameRotates(t *testing.T) {
 	require.ErrorIs(t, err, helper.ErrBadLabel)
 }
 
-// TestForgettingAnUnfinishedRotationRefused: remove and add do not drop
-// an entry whose rotation left tokens to revoke; the old id still finds
-// the entry after a rotation.
-func TestForgettingAnUnfinishedRotationRefused(t *testing.T) {
+// TestForgettingCreatedTokens: the old id still finds a rotated entry;
+// remove and add drop a created token (remove is the way out when the
+// server cannot be asked) but say what stays valid on the server,
+// including what an unfinished rotation made.
+func TestForgettingCreatedTokens(t *testing.T) {
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	e := w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
-	c, err := w.h.FindCreated(e.ID)
+	c, err := w.h.FindCreated(e.ID, false)
 	require.NoError(t, err)
 	next, err := w.h.Rotate(context.Background(), c, 0, alicePassword)
 	require.NoError(t, err)
-	if !w.pass {
-		byOld, err := w.h.FindCreated(e.ID)
-		require.NoError(t, err, "the id before the rotation no longer finds the entry")
-		require.Equal(t, next.ID, byOld.Entry.ID)
-	}
+	byOld, err := w.h.FindCreated(e.ID, false)
+	require.NoError(t, err, "the id before the rotation no longer finds the entry")
+	require.Equal(t, next.ID, byOld.Entry.ID)
+
 	w.mutate(func(ix *store.Index) { ix.Entries[0].Server.Pending = "x (rotated y)" })
-	_, err = w.h.Remove(context.Background(), next.ID)
-	require.ErrorContains(t, err, "repair")
-	_, err = w.h.Add(context.Background(), helper.AddOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice", Token: "BBDC-byhandxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})
-	require.ErrorContains(t, err, "repair")
+	removed, err := w.h.Remove(context.Background(), next.ID)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	require.Contains(t, w.notices.String(), "its rotation was unfinished: its token "+next.Server.ID+` and any named "x (rotated y)" stay valid`)
+
+	w.notices.Reset()
+	made := w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
+	w.add("byhand", helper.AddOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice", Token: "BBDC-byhandxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})
+	require.Contains(t, w.notices.String(), made.ID+" was made by create: its token "+made.Server.ID+" stays valid on the server")
 	require.Len(t, w.index().Entries, 1)
 }
 
@@ -677,7 +685,29 @@ func TestRotateByServedURL(t *testing.T) {
 	w := newDCWorld(t, newFixture, fakebb.Options{})
 	project := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice"})
 	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
-	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"))
+	c, err := w.h.FindCreated(w.repoURL("PRJ/repo.git"), true)
 	require.NoError(t, err)
 	require.Equal(t, project.ID, c.Entry.ID, "not the most specific created token serving the URL")
+	// A more specific token added by hand serves the URL: not rotatable.
+	w.add("hand", helper.AddOptions{URL: w.repoURL("PRJ/repo.git"), Token: "BBDC-byhandxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})
+	_, err = w.h.FindCreated(w.repoURL("PRJ/repo/browse"), true)
+	require.ErrorIs(t, err, helper.ErrNotCreated)
+}
+
+// TestRevokeOwnerNotFound: a repository that Bitbucket no longer finds
+// under the recorded name (renamed, its tokens live on) is no proof the
+// token is gone: revoke fails in one line naming what to do, and keeps
+// the entry.
+func TestRevokeOwnerNotFound(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
+	w.mutate(func(ix *store.Index) { ix.Entries[0].Server.Owner = "projects/PRJ/repos/renamed" })
+	c, err := w.h.FindCreated(e.ID, false)
+	require.NoError(t, err)
+	_, _, err = w.h.Revoke(context.Background(), c, alicePassword)
+	require.ErrorIs(t, err, bbapi.ErrOwnerGone)
+	require.Contains(t, err.Error(), "if renamed, revoke token "+e.Server.ID+" in Bitbucket")
+	require.NotContains(t, err.Error(), "\n")
+	require.Len(t, w.index().Entries, 1)
+	require.Len(t, w.srv.LiveServerTokens("projects/PRJ/repos/repo"), 1)
 }

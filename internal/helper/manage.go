@@ -110,16 +110,11 @@ func (h *Helper) Add(ctx context.Context, o AddOptions) (*store.Entry, error) {
 			if old.Store == store.StorePass && e.Store != store.StorePass {
 				continue // the team's entry: this machine's token overrides it here
 			}
-			if err := forgetCreated(&old); err != nil {
-				return err
-			}
 			if err := tx.Forget(old); err != nil {
 				return err
 			}
 			h.Trace.Printf("add: replaces %s", old.ID)
-			if old.Server != nil {
-				h.notice("the entry this token replaces (%s) was made by create: its token %s stays valid on the server until it expires: revoke it in Bitbucket if nothing else uses it", old.ID, old.Server.ID)
-			}
+			h.forgetCreated(&old)
 		}
 		ix.Entries = slices.DeleteFunc(ix.Entries, func(old store.Entry) bool { return old.ID == e.ID })
 		ix.Entries = append(ix.Entries, e)
@@ -424,9 +419,6 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 			}
 		}
 		for _, e := range removed {
-			if err := forgetCreated(&e); err != nil {
-				return err
-			}
 			if err := tx.Forget(e); err != nil {
 				return err
 			}
@@ -437,16 +429,36 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 		// The keyring is touched before the index: a failure changed nothing.
 		return nil, fmt.Errorf("nothing removed: %w", err)
 	}
+	for i := range removed {
+		h.forgetCreated(&removed[i])
+	}
 	return removed, err
 }
 
-// forgetCreated refuses to forget a created token whose rotation left
-// work: forgotten, the tokens it made would never be revoked.
-func forgetCreated(e *store.Entry) error {
-	if e.Server.Unfinished() {
-		return fmt.Errorf("%w: a rotation of %s is unfinished (a token it made may be on the server): run `git-credential-bbtoken repair` first, or `revoke %s`", ErrBadKind, e.ID, e.ID)
+// forgetCreated says what a created token that remove or add dropped
+// leaves on the server: its token, and whatever its unfinished rotation
+// made, stay valid there until they expire (remove is also the way out
+// when the server cannot be asked: a project renamed or deleted).
+func (h *Helper) forgetCreated(e *store.Entry) {
+	s := e.Server
+	switch {
+	case s == nil:
+	case s.Unfinished():
+		h.notice("%s was made by create and its rotation was unfinished: its token %s%s stay valid on the server until they expire: revoke them in Bitbucket if nothing else uses them", e.ID, s.ID, leftovers(s))
+	default:
+		h.notice("%s was made by create: its token %s stays valid on the server until it expires (`revoke` ends both): revoke it in Bitbucket if nothing else uses it", e.ID, s.ID)
 	}
-	return nil
+}
+
+func leftovers(s *store.ServerToken) string {
+	out := ""
+	if s.Retire != "" {
+		out += ", " + s.Retire
+	}
+	if s.Pending != "" {
+		out += fmt.Sprintf(" and any named %q", s.Pending)
+	}
+	return out
 }
 
 // FlavorOf is the flavour of a host as recorded by setup (or its default).
