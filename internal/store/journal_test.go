@@ -305,3 +305,58 @@ func TestDeleteTimeoutCompletesTheRemoval(t *testing.T) {
 	require.Empty(t, ix.Entries)
 	require.Zero(t, mem.Len())
 }
+
+// sabotaging makes the journal unwritable (a non-empty directory in its
+// place) at its first Delete: the one after the index is saved.
+type sabotaging struct {
+	secrets.Backend
+	dir  string
+	done bool
+}
+
+func (s *sabotaging) Delete(ctx context.Context, id string) error {
+	if !s.done {
+		s.done = true
+		j := filepath.Join(s.dir, store.JournalFile)
+		_ = os.Remove(j)
+		_ = os.MkdirAll(filepath.Join(j, "x"), 0o700)
+	}
+	return s.Backend.Delete(ctx, id)
+}
+
+// TestUpdateCommittedButJournalFailed: a write whose index is saved but
+// whose journal cannot be updated afterwards says so with ErrCommitted,
+// so callers know the change holds (and undo nothing).
+func TestUpdateCommittedButJournalFailed(t *testing.T) {
+	dir := t.TempDir()
+	back := &sabotaging{Backend: memory.New(), dir: dir}
+	st := &store.Store{Dir: dir, Secrets: back}
+	ctx := context.Background()
+	require.NoError(t, st.Update(ctx, func(tx *store.Tx) error {
+		if _, err := tx.SetSecret("aaaa0001", "old-secret-value-0001"); err != nil {
+			return err
+		}
+		addRepoEntry(tx, "aaaa0001", "https://bitbucket.org/ws/repo")
+		return nil
+	}))
+	err := st.Update(ctx, func(tx *store.Tx) error {
+		if _, err := tx.SetSecret("bbbb0002", "new-secret-value-0002"); err != nil {
+			return err
+		}
+		tx.Index.Remove("aaaa0001")
+		if err := tx.ReleaseAfterCommit("aaaa0001"); err != nil {
+			return err
+		}
+		addRepoEntry(tx, "bbbb0002", "https://bitbucket.org/ws/repo")
+		return nil
+	})
+	require.ErrorIs(t, err, store.ErrCommitted)
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, store.JournalFile)))
+	ix, err := st.Load()
+	require.NoError(t, err)
+	require.Len(t, ix.Entries, 1)
+	assert.Equal(t, "bbbb0002", ix.Entries[0].ID, "the change did not hold")
+	v, _, err := back.Get(ctx, "bbbb0002", "", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "new-secret-value-0002", v)
+}
