@@ -102,6 +102,9 @@ func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
 	if err := checkText("name", o.Name, maxTokenName); err != nil {
 		return nil, err
 	}
+	if bitbucket.NameHasToken(o.Name) {
+		return nil, fmt.Errorf("%w: the name looks like a token (names are shown in Bitbucket and kept in the index)", ErrBadLabel)
+	}
 	if o.Store != "" && o.Store != store.StoreKeyring {
 		return nil, fmt.Errorf("%w: tokens create makes are kept in this machine's keyring: a rotation revokes the old token after %s, while machines sharing a password store would still serve it until they pull", ErrBadKind, DefaultRotateGrace)
 	}
@@ -375,7 +378,9 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 	}
 	setExpiry(&e, tok)
 	var added *store.Entry
+	var replaced []store.Entry
 	err = h.update(ctx, func(tx *store.Tx) error {
+		replaced = nil
 		if err := checkToken(credential.Secret(tok.Secret)); err != nil {
 			return fmt.Errorf("the server's answer: %w", err)
 		}
@@ -393,7 +398,7 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 			if err := tx.Forget(old); err != nil {
 				return err
 			}
-			h.notice("the new token replaces %s (%s), which was added by hand: revoke that one in Bitbucket if nothing else uses it", old.ID, old.Kind)
+			replaced = append(replaced, old)
 		}
 		tx.Index.Entries = append(tx.Index.Entries, e)
 		tx.Index.Creating = slices.DeleteFunc(tx.Index.Creating, intent.Same)
@@ -407,6 +412,9 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 			h.dropCreate(ctx, intent)
 		}
 		return nil, err
+	}
+	for _, old := range replaced {
+		h.notice("the new token replaces %s (%s), which was added by hand: revoke that one in Bitbucket if nothing else uses it", old.ID, old.Kind)
 	}
 	return added, nil
 }
@@ -938,7 +946,7 @@ func (h *Helper) finishRotation(ctx context.Context, api *bbapi.TokenAPI, id str
 	if p := cur.Server.Pending; p != "" {
 		n, err := h.revokePending(ctx, api, cur.Server.Owner, p, cur.Server.ID)
 		if err != nil {
-			return nil, fmt.Errorf("finishing the interrupted rotation of %s: %w", id, err)
+			return nil, fmt.Errorf("finishing the interrupted rotation of %s: %w", id, ownerHint(err, cur.Server, id))
 		}
 		if n > 0 {
 			h.notice("revoked %d token(s) an interrupted rotation of %s had made", n, id)
