@@ -76,9 +76,26 @@ func RepoTokens(key, slug string) TokenOwner {
 	return TokenOwner("projects/" + esc(key) + "/repos/" + esc(slug))
 }
 
-// UserSlug is the slug Bitbucket gives a user name: the name in lower case
-// (names of other shapes may get another slug; the server then answers 404).
-func UserSlug(name string) string { return strings.ToLower(name) }
+// UserSlug asks the server for the slug of the user called name (not
+// always the name in lower case: jane@corp.com is jane_corp.com).
+func (a *TokenAPI) UserSlug(ctx context.Context, name string) (string, error) {
+	var page struct {
+		Values []struct {
+			Name string `json:"name"`
+			Slug string `json:"slug"`
+		} `json:"values"`
+	}
+	u := strings.TrimRight(a.Base, "/") + "/rest/api/latest/users?limit=100&filter=" + url.QueryEscape(name)
+	if err := a.call(ctx, http.MethodGet, u, nil, &page); err != nil {
+		return "", fmt.Errorf("looking up user %s: %w", name, err)
+	}
+	for _, v := range page.Values {
+		if strings.EqualFold(v.Name, name) && v.Slug != "" {
+			return v.Slug, nil
+		}
+	}
+	return "", fmt.Errorf("%w: Bitbucket knows no user %q (check --username)", ErrNotFound, name)
+}
 
 // AccessToken is a Data Center HTTP access token as the server describes it.
 type AccessToken struct {

@@ -57,7 +57,7 @@ func TestTokenAPIRequests(t *testing.T) {
 		Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Expiry: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC),
 	}, tok)
 	assert.Equal(t, "****xxxx", red.String(tok.Secret)[:8], "the new token is registered for redaction")
-	list, err := api.List(ctx, UserTokens(UserSlug("Alice")))
+	list, err := api.List(ctx, UserTokens("alice"))
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	assert.Equal(t, "3", list[2].ID, "a numeric id")

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
@@ -23,14 +25,15 @@ import (
 
 const rotateGraceVar = "GIT_CREDENTIAL_BBTOKEN_ROTATE_GRACE"
 
-// tokenHelper is the helper for create, rotate and revoke: its HTTPS
-// client calls the token API, and rotations wait the grace period.
-func (r *runner) tokenHelper() (*helper.Helper, error) {
+// tokenHelper is the helper for create, rotate, revoke and repair: its
+// HTTPS client calls the token API; with grace (rotate, repair), the grace
+// period is read from the environment.
+func (r *runner) tokenHelper(grace bool) (*helper.Helper, error) {
 	h, err := r.helper(r.interactive())
 	if err != nil {
 		return nil, err
 	}
-	if v := r.env.Getenv(rotateGraceVar); v != "" {
+	if v := r.env.Getenv(rotateGraceVar); v != "" && grace {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Hour {
 			return nil, usagef("%s=%q is not a duration like 10s (at most 1h)", rotateGraceVar, v)
@@ -38,6 +41,20 @@ func (r *runner) tokenHelper() (*helper.Helper, error) {
 		h.RotateGrace = max(d, time.Millisecond) // 0 means the default
 	}
 	return h, nil
+}
+
+// interruptible is the context of a command that talks to the server: an
+// interrupt (Ctrl-C, SIGTERM) ends its waits and calls, so that it stops
+// with one line saying what is left (for repair), instead of dying
+// silently half-way.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func finish(h *helper.Helper, u helper.Unfinished, pw credential.Secret) error {
+	ctx, stop := interruptible()
+	defer stop()
+	return h.Finish(ctx, u, pw)
 }
 
 // readPassword reads the password of user on host: the first line of in,
@@ -81,6 +98,11 @@ func (r *runner) create(args []string) error {
 	if err != nil {
 		return err
 	}
+	permsGiven := false
+	fs.Visit(func(f *flag.Flag) { permsGiven = permsGiven || f.Name == "permissions" })
+	if permsGiven && strings.Trim(*perms, ", ") == "" {
+		return usagef("--permissions is empty: give a list like REPO_READ or PROJECT_READ,REPO_WRITE, or leave the flag out for read and write")
+	}
 	o := helper.CreateOptions{
 		URL: pos[0], Kind: store.Kind(*kind), ExpiryDays: n, Name: *name, Username: *username,
 		Permissions: strings.FieldsFunc(*perms, func(r rune) bool { return r == ',' || r == ' ' }),
@@ -91,7 +113,7 @@ func (r *runner) create(args []string) error {
 			o.Name += " on " + host
 		}
 	}
-	h, err := r.tokenHelper()
+	h, err := r.tokenHelper(false)
 	if err != nil {
 		return err
 	}
@@ -105,7 +127,9 @@ func (r *runner) create(args []string) error {
 			return err
 		}
 	}
-	e, err := h.Create(context.Background(), plan, pw)
+	ctx, stop := interruptible()
+	defer stop()
+	e, err := h.Create(ctx, plan, pw)
 	if errors.Is(err, secrets.ErrUnavailable) {
 		return fmt.Errorf("%w; tokens create makes are kept in the keyring (start one, e.g. gnome-keyring-daemon in a D-Bus session), or make the token in Bitbucket and `add` it with --store pass or --from-env VAR", err)
 	}
@@ -113,7 +137,7 @@ func (r *runner) create(args []string) error {
 		return err
 	}
 	fmt.Fprintln(r.env.Stdout, e.ID)
-	fmt.Fprintf(r.env.Stderr, "created %s token %s (%q, %s) for %s, %s; kept in the %s: git uses it from now on\n",
+	fmt.Fprintf(r.env.Stderr, "created %s token %s (%q, %s) for %s, %s; kept in the %s (`git-credential-bbtoken doctor` checks that git asks this helper)\n",
 		e.Kind, e.Server.ID, e.Server.Name, strings.Join(e.Server.Permissions, ","), e.URL, expiryWords(e), e.StoreName())
 	return nil
 }
@@ -147,7 +171,9 @@ func (r *runner) rotate(args []string) error {
 		return err
 	}
 	n, _ := expiryDays(*days) // checked above
-	e, err := t.h.Rotate(context.Background(), t.c, n, t.password)
+	ctx, stop := interruptible()
+	defer stop()
+	e, err := t.h.Rotate(ctx, t.c, n, t.password)
 	if err != nil {
 		return err // names the entry when it did switch
 	}
@@ -161,7 +187,9 @@ func (r *runner) revoke(args []string) error {
 	if err != nil {
 		return err
 	}
-	e, gone, err := t.h.Revoke(context.Background(), t.c, t.password)
+	ctx, stop := interruptible()
+	defer stop()
+	e, gone, err := t.h.Revoke(ctx, t.c, t.password)
 	if err != nil {
 		return err
 	}
@@ -200,7 +228,7 @@ func (r *runner) created(fs *flag.FlagSet, args []string, check func() error) (*
 		}
 	}
 	t := &createdTarget{}
-	if t.h, err = r.tokenHelper(); err != nil {
+	if t.h, err = r.tokenHelper(fs.Name() == "rotate"); err != nil {
 		return nil, err
 	}
 	if t.c, err = t.h.FindCreated(pos[0], fs.Name() == "rotate"); err != nil {
@@ -246,7 +274,7 @@ func (r *runner) finishUnfinished(h *helper.Helper, dryRun bool) (left bool, err
 			}
 			passwords[u.PasswordFor] = pw
 		}
-		if err := h.Finish(context.Background(), u, pw); err != nil {
+		if err := finish(h, u, pw); err != nil {
 			fmt.Fprintf(out, "%s is unfinished: %s\n", u.Subject, oneLine(err.Error()))
 			left = true
 			continue

@@ -49,6 +49,10 @@ func TestTokenCommandsRefuse(t *testing.T) {
 		{"create on Cloud", "", func(_, _ string) []string { return []string{"create", "https://bitbucket.org/ws/repo"} }, ExitError, "no API for creating or rotating tokens: make the token at https://bitbucket.org/ws/repo/admin/access-tokens"},
 		{"create without username or login", password + "\n", func(_, _ string) []string { return []string{"create", dc} }, ExitError, "--username"},
 		{"create without a password", "", func(_, _ string) []string { return []string{"create", dc, "--username", "alice"} }, ExitError, "no password for alice on stdin"},
+		{"create with empty permissions", password + "\n", func(_, _ string) []string {
+			return []string{"create", dc, "--username", "alice", "--permissions", " , "}
+		}, ExitUsage, "--permissions is empty"},
+		{"create with a name like a token", password + "\n", func(_, _ string) []string { return []string{"create", dc, "--username", "alice", "--name", repoTok} }, ExitError, "invalid name: the name looks like a token"},
 		{"create with an unknown permission", password + "\n", func(_, _ string) []string {
 			return []string{"create", dc, "--username", "alice", "--permissions", "REPO_READ,REPO_GOD"}
 		}, ExitError, `invalid permissions: "REPO_GOD"`},
@@ -122,4 +126,18 @@ func TestUsageListsTokenCommands(t *testing.T) {
 		assert.Contains(t, usage, "git-credential-bbtoken "+c+" ")
 		assert.True(t, strings.HasPrefix(commandUsage[c], "usage: git-credential-bbtoken "+c+" "), c)
 	}
+}
+
+// TestGraceOnlyWhereItCounts: a bad grace setting stops rotate and
+// repair, which use it, and nothing else.
+func TestGraceOnlyWhereItCounts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.getenv[rotateGraceVar] = "soon"
+	r := f.run("", "rotate", "deadbeef")
+	assert.Equal(t, ExitUsage, r.code)
+	assert.Contains(t, r.stderr, rotateGraceVar)
+	r = f.run("", "revoke", "deadbeef")
+	assert.Equal(t, ExitError, r.code)
+	assert.Contains(t, r.stderr, `no such entry with id "deadbeef"`)
 }

@@ -475,7 +475,7 @@ func (r *runner) repair(args []string) error {
 	if len(pos) > 0 {
 		return usagef("%s", commandUsage["repair"])
 	}
-	h, err := r.tokenHelper()
+	h, err := r.tokenHelper(true)
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,12 @@ func (s *Server) apiRest(path string) (string, bool) {
 	if s.flavor == Cloud {
 		return strings.CutPrefix(path, "/2.0/")
 	}
-	return strings.CutPrefix(path, s.ctxPath+"/rest/api/1.0/")
+	for _, v := range []string{"1.0", "latest"} { // the same API
+		if rest, ok := strings.CutPrefix(path, s.ctxPath+"/rest/api/"+v+"/"); ok {
+			return rest, true
+		}
+	}
+	return "", false
 }
 
 // serveAPI answers REST API requests; it reports false for other paths.
@@ -202,7 +207,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rec *Request) 
 	if s.flavor == Cloud {
 		s.cloudAPI(w, r, segs, tok, meta)
 	} else {
-		s.dataCenterAPI(w, segs, tok)
+		s.dataCenterAPI(w, r, segs, tok)
 	}
 	return true
 }
@@ -225,6 +230,10 @@ func (s *Server) apiAuthenticate(r *http.Request, rec *Request) (Token, APIToken
 	revoked := tok != nil && (s.revoked[tok.Name] || s.expired(*tok))
 	s.mu.Unlock()
 	if tok == nil {
+		// A user's password (Basic), as Bitbucket takes it on its REST API.
+		if u, ok := s.userByPassword(username, secret); ok && rec.Auth == "basic" {
+			return Token{Name: "user:" + u.Name}, APIToken{Usernames: []string{username}, Account: u.Name}, true
+		}
 		return Token{}, APIToken{}, false
 	}
 	rec.Token = tok.Name
@@ -329,7 +338,7 @@ func (s *Server) scopeError(w http.ResponseWriter, required string, granted []st
 
 const notPermitted = "com.atlassian.bitbucket.AuthorisationException"
 
-func (s *Server) dataCenterAPI(w http.ResponseWriter, segs []string, tok Token) {
+func (s *Server) dataCenterAPI(w http.ResponseWriter, r *http.Request, segs []string, tok Token) {
 	// owner is a project key or ~user, as in repository keys.
 	ownerOK := func(owner string) bool {
 		owner = strings.ToLower(owner)
@@ -361,6 +370,18 @@ func (s *Server) dataCenterAPI(w http.ResponseWriter, segs []string, tok Token) 
 	switch {
 	case len(segs) == 1 && segs[0] == "application-properties":
 		writeJSON(w, http.StatusOK, map[string]string{"version": "8.19.0", "displayName": "Bitbucket"})
+	case len(segs) == 1 && segs[0] == "users":
+		// GET users?filter=TEXT: the users whose name contains TEXT.
+		filter := strings.ToLower(r.URL.Query().Get("filter"))
+		var values []any
+		s.mu.Lock()
+		for _, u := range s.users.users {
+			if strings.Contains(strings.ToLower(u.Name), filter) {
+				values = append(values, map[string]string{"name": u.Name, "slug": userSlug(u.Name), "displayName": u.Name})
+			}
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, dcPage(values))
 	case len(segs) == 1 && segs[0] == "projects":
 		var values []any
 		for _, o := range s.owners(tok) {

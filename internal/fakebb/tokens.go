@@ -201,13 +201,11 @@ func (s *Server) tokenCaller(r *http.Request, rec *Request) (User, bool) {
 		}
 		return User{}, false
 	}
+	if u, ok := s.userByPassword(name, secret); ok {
+		return u, true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, u := range s.users.users {
-		if strings.EqualFold(u.Name, name) && subtle.ConstantTimeCompare([]byte(u.Password), []byte(secret)) == 1 {
-			return u, true
-		}
-	}
 	for _, t := range s.tokens {
 		if subtle.ConstantTimeCompare([]byte(t.Secret), []byte(secret)) == 1 {
 			rec.Token = t.Name // a token trying to manage tokens: refused
@@ -225,12 +223,12 @@ func (s *Server) tokenOwnerCheck(u User, segs []string) (int, string, string) {
 	if segs[0] == "users" {
 		// Only users themselves manage their personal tokens (admins
 		// may revoke them in the UI, not make them).
-		if !strings.EqualFold(segs[1], userSlug(u.Name)) {
+		if segs[1] != userSlug(u.Name) {
 			return http.StatusUnauthorized, "You are not permitted to access this resource", notPermitted
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !slices.ContainsFunc(s.users.users, func(o User) bool { return userSlug(o.Name) == strings.ToLower(segs[1]) }) {
+		if !slices.ContainsFunc(s.users.users, func(o User) bool { return userSlug(o.Name) == segs[1] }) {
 			return http.StatusNotFound, "User " + segs[1] + " does not exist.", "com.atlassian.bitbucket.user.NoSuchUserException"
 		}
 		return 0, "", ""
@@ -254,7 +252,32 @@ func (s *Server) tokenOwnerCheck(u User, segs []string) (int, string, string) {
 	return 0, "", ""
 }
 
-func userSlug(name string) string { return strings.ToLower(name) }
+// userSlug is Bitbucket's slug of a user name: lower case, with every
+// character other than letters, digits, '.', '-' and '_' replaced by '_'
+// (jane@corp.com → jane_corp.com).
+func userSlug(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '_'
+	}, name)
+}
+
+// userByPassword finds the user a Basic name and password authenticate.
+func (s *Server) userByPassword(name, password string) (User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.users.users {
+		if strings.EqualFold(u.Name, name) && subtle.ConstantTimeCompare([]byte(u.Password), []byte(password)) == 1 {
+			return u, true
+		}
+	}
+	return User{}, false
+}
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u User, owner string, segs []string, repoToken bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/bbtoken/git-credential-bbtoken/internal/bitbucket"
 	"github.com/bbtoken/git-credential-bbtoken/internal/crashpoint"
 	"github.com/bbtoken/git-credential-bbtoken/internal/credential"
+	"github.com/bbtoken/git-credential-bbtoken/internal/secrets"
 	"github.com/bbtoken/git-credential-bbtoken/internal/store"
 )
 
@@ -41,6 +43,8 @@ var (
 	ErrBadPermissions  = errors.New("invalid permissions")
 	ErrAmbiguous       = errors.New("more than one token fits")
 	ErrRotation        = errors.New("rotation stopped")
+	ErrAlreadyCreated  = errors.New("already created")
+	ErrBadName         = errors.New("invalid name")
 )
 
 // maxTokenName bounds --name: a rotation adds its mark, and the server
@@ -100,10 +104,10 @@ func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
 		return nil, err
 	}
 	if err := checkText("name", o.Name, maxTokenName); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: --name: %s", ErrBadName, strings.TrimPrefix(err.Error(), ErrBadLabel.Error()+": "))
 	}
 	if bitbucket.NameHasToken(o.Name) {
-		return nil, fmt.Errorf("%w: the name looks like a token (names are shown in Bitbucket and kept in the index)", ErrBadLabel)
+		return nil, fmt.Errorf("%w: the name looks like a token (names are shown in Bitbucket and kept in the index)", ErrBadName)
 	}
 	if o.Store != "" && o.Store != store.StoreKeyring {
 		return nil, fmt.Errorf("%w: tokens create makes are kept in this machine's keyring: a rotation revokes the old token after %s, while machines sharing a password store would still serve it until they pull", ErrBadKind, DefaultRotateGrace)
@@ -138,7 +142,7 @@ func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
 	e := p.entry()
 	for _, old := range ix.Entries {
 		if SameIdentity(f, &old, &e) && old.Server != nil {
-			return nil, fmt.Errorf("%w: %s already holds a token created for %s: `git-credential-bbtoken rotate %s` renews it, `revoke %s` ends it", ErrBadKind, old.ID, old.URL, old.ID, old.ID)
+			return nil, fmt.Errorf("%w: %s holds a token created for %s: `git-credential-bbtoken rotate %s` renews it, `revoke %s` ends it", ErrAlreadyCreated, old.ID, old.URL, old.ID, old.ID)
 		}
 	}
 	p.login = loginOf(ix, f, sc)
@@ -171,15 +175,15 @@ func createKind(o CreateOptions, sc bitbucket.Scope) (store.Kind, bbapi.TokenOwn
 		if o.Username == "" {
 			return "", "", fmt.Errorf("%w: a personal token needs --username (your Bitbucket username: git sends it with the token)", ErrBadUsername)
 		}
-		return kind, bbapi.UserTokens(bbapi.UserSlug(o.Username)), nil
+		return kind, "", nil // users/SLUG: the slug is the server's to tell (Create asks)
 	case store.KindProject:
 		if project == "" || repo != "" || strings.HasPrefix(project, "~") {
-			return "", "", fmt.Errorf("%w: a project token needs a project URL like https://%s/scm/PROJECT, not %s", ErrBadKind, sc.Host, sc)
+			return "", "", fmt.Errorf("%w: a project token needs a project URL like https://%s%s/scm/PROJECT, not %s", ErrBadKind, sc.Host, contextOf(bitbucket.DataCenter, sc), sc)
 		}
 		return kind, bbapi.ProjectTokens(project), nil
 	case store.KindRepository:
 		if repo == "" || strings.HasPrefix(project, "~") {
-			return "", "", fmt.Errorf("%w: a repository token needs a project repository's URL like https://%s/scm/PROJECT/REPO.git, not %s (personal repositories take personal tokens)", ErrBadKind, sc.Host, sc)
+			return "", "", fmt.Errorf("%w: a repository token needs a project repository's URL like https://%s%s/scm/PROJECT/REPO.git, not %s (personal repositories take personal tokens)", ErrBadKind, sc.Host, contextOf(bitbucket.DataCenter, sc), sc)
 		}
 		return kind, bbapi.RepoTokens(project, repo), nil
 	}
@@ -323,6 +327,10 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 		return nil, err
 	}
 	defer unlock()
+	// Where the token will go must be there before the server makes one.
+	if _, _, err := h.Store.Secrets.Get(ctx, "keyring-probe", "", nil); err != nil && !errors.Is(err, secrets.ErrNotFound) {
+		return nil, fmt.Errorf("nothing created: the keyring, where the token would go: %w", err)
+	}
 	api, err := h.tokenAPI(ctx, p.base, p.login, APICredentials{Username: p.opts.Username, Password: password})
 	if err != nil {
 		return nil, err
@@ -330,6 +338,13 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 	by := ""
 	if p.login == nil {
 		by = p.opts.Username
+	}
+	if p.kind == store.KindPersonal {
+		slug, err := api.UserSlug(ctx, p.opts.Username)
+		if err != nil {
+			return nil, err
+		}
+		p.owner = bbapi.UserTokens(slug)
 	}
 	h.finishCreates(ctx, api, p.base, string(p.owner), by)
 	// The owner's tokens of that name now: never the ones to revoke.
@@ -393,7 +408,7 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 				continue // the team's entry: this machine's token overrides it here
 			}
 			if old.Server != nil {
-				return fmt.Errorf("%w: %s was created for this slot meanwhile", ErrBadKind, old.ID)
+				return fmt.Errorf("%w: %s was created for this slot meanwhile", ErrAlreadyCreated, old.ID)
 			}
 			if err := tx.Forget(old); err != nil {
 				return err
@@ -583,6 +598,9 @@ func findCreated(ix *store.Index, idOrURL string, served bool) (*store.Entry, er
 	if e, ok := ix.Find(idOrURL); ok {
 		return nil, notCreated(ix, e)
 	}
+	if !strings.ContainsAny(idOrURL, "/.:") {
+		return nil, fmt.Errorf("%w with id %q (see `git-credential-bbtoken list`)", store.ErrNoEntry, idOrURL)
+	}
 	sc, _, err := bitbucket.ParseUserURL(idOrURL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q is neither an id nor a URL (%v)", store.ErrNoEntry, idOrURL, err)
@@ -657,16 +675,15 @@ func rotationName(name string, now time.Time) (string, error) {
 	return markedName(name, "rotated", now)
 }
 
+// nameMark is the mark markedName adds, at the end of a name.
+var nameMark = regexp.MustCompile(` \((created|rotated) \d{4}-\d{2}-\d{2} [0-9a-f]{8}\)$`)
+
 // markedName is name with what made it and a random mark, so that a
 // token this helper asked for is found by its name alone (after a kill or
 // a lost answer) and never confused with anyone else's: an earlier mark
 // is replaced.
 func markedName(name, verb string, now time.Time) (string, error) {
-	for _, m := range []string{" (rotated ", " (created "} {
-		if i := strings.Index(name, m); i >= 0 {
-			name = name[:i]
-		}
-	}
+	name = nameMark.ReplaceAllString(name, "")
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
@@ -751,7 +768,7 @@ func (h *Helper) Rotate(ctx context.Context, c *Created, expiryDays int, passwor
 		return nil, h.abandon(ctx, api, cur, name, &tok, fmt.Errorf("%w: %w", ErrRotation, err))
 	}
 	crashpoint.Reached(crashpoint.RotateSwitched)
-	h.Trace.Printf("rotate: %s now serves the new token %s (%q); the old token %s is revoked in %s, once git processes that read it have finished", next.ID, tok.ID, tok.Name, cur.Server.ID, h.grace())
+	h.notice("%s now serves the new token %s; the token it replaced (%s) is revoked in %s, once git processes that read it have finished (if interrupted, `git-credential-bbtoken repair` revokes it)", next.ID, tok.ID, cur.Server.ID, h.grace().Round(time.Millisecond))
 	// 3. The old token goes once the grace has passed.
 	done, err := h.finishRotation(ctx, api, next.ID)
 	if err != nil {
@@ -822,7 +839,12 @@ func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string,
 			return err
 		}
 		if next.ID != old.ID {
-			srv.Formerly = append(slices.Clone(srv.Formerly[max(0, len(srv.Formerly)-9):]), old.ID)
+			// The id create printed (the first) always, and the last few.
+			f := append(slices.Clone(srv.Formerly), old.ID)
+			if len(f) > 10 {
+				f = append(f[:1:1], f[len(f)-9:]...)
+			}
+			srv.Formerly = f
 		}
 		tx.Index.Remove(old.ID)
 		if old.InKeyring() && next.ID != old.ID {
@@ -1129,6 +1151,17 @@ func (h *Helper) Revoke(ctx context.Context, c *Created, password credential.Sec
 		return tx.Forget(*now)
 	})
 	if err != nil {
+		// Never serve a revoked token: at least mark it so (the index only).
+		marked := h.Store.UpdateCache(func(ix *store.Index) bool {
+			e, ok := ix.Find(removed.ID)
+			if ok {
+				e.State = store.StateRejected
+			}
+			return ok
+		}) == nil
+		if marked {
+			return nil, gone, fmt.Errorf("revoked on the server, and no longer served, but not removed here (%w): `git-credential-bbtoken remove %s` when that works", err, removed.ID)
+		}
 		return nil, gone, fmt.Errorf("revoked on the server, but not removed here: %w (`git-credential-bbtoken remove %s`)", err, removed.ID)
 	}
 	return &removed, gone, nil

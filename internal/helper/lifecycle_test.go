@@ -147,8 +147,9 @@ func testCreate(t *testing.T, newFixture func(*testing.T) *fixture) {
 	require.Empty(t, p.Expires, "no expiry asked, none enforced")
 	pt := w.live("users/alice")
 	require.True(t, w.gitAccepts("PRJ/other.git", "Basic "+basic("alice", pt.Secret)))
-	g := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice"})
+	g := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice", Name: "ci box (created by ops)"})
 	require.Equal(t, store.KindProject, g.Kind)
+	require.Regexp(t, `^ci box \(created by ops\) \(created 2026-08-15 [0-9a-f]{8}\)$`, g.Server.Name, "the given name is kept whole")
 	require.Equal(t, []string{"PROJECT_READ", "REPO_WRITE"}, g.Server.Permissions)
 	require.Len(t, w.srv.LiveServerTokens(""), 3)
 }
@@ -223,7 +224,7 @@ func TestCreateRefused(t *testing.T) {
 	require.NotEmpty(t, e.Expires)
 	// One created token per slot: the next is a rotation.
 	_, err := w.create(helper.CreateOptions{URL: repo, Username: "alice"})
-	require.ErrorIs(t, err, helper.ErrBadKind)
+	require.ErrorIs(t, err, helper.ErrAlreadyCreated)
 	require.Contains(t, err.Error(), "rotate "+e.ID)
 }
 
@@ -415,7 +416,8 @@ func TestFindCreated(t *testing.T) {
 		{w.repoURL("PRJ/repo.git"), helper.ErrAmbiguous, "alice"}, // served by both personal tokens
 		{"https://elsewhere.example.com/scm/PRJ/repo.git", store.ErrNoEntry, "list"},
 		{"https://bitbucket.org/ws/repo", helper.ErrNoTokenAPI, "admin/access-tokens"},
-		{"nonsense id", store.ErrNoEntry, "neither an id nor a URL"},
+		{"nonsense id", store.ErrNoEntry, `no such entry with id "nonsense id"`},
+		{"https://[::1", store.ErrNoEntry, "neither an id nor a URL"},
 		{cloud.ID, helper.ErrNoTokenAPI, "https://bitbucket.org/ws/cloudrepo/admin/access-tokens"},
 		{"https://bitbucket.org/ws/cloudrepo", helper.ErrNoTokenAPI, "admin/access-tokens"},
 	}
@@ -617,7 +619,7 @@ func TestLongNameRotates(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, w.srv.LiveServerTokens("projects/PRJ/repos/repo"), 1)
 	_, err = w.h.PlanCreate(helper.CreateOptions{URL: w.repoURL("PRJ/other.git"), Username: "alice", Name: long + "x"})
-	require.ErrorIs(t, err, helper.ErrBadLabel)
+	require.ErrorIs(t, err, helper.ErrBadName)
 }
 
 // TestForgettingCreatedTokens: the old id still finds a rotated entry;
@@ -710,4 +712,111 @@ func TestRevokeOwnerNotFound(t *testing.T) {
 	require.NotContains(t, err.Error(), "\n")
 	require.Len(t, w.index().Entries, 1)
 	require.Len(t, w.srv.LiveServerTokens("projects/PRJ/repos/repo"), 1)
+}
+
+// TestCreatePersonalEmailUser: a user named by an e-mail address has a
+// slug that is not the lower-cased name (jane@corp.com: jane_corp.com);
+// create asks the server for it.
+func TestCreatePersonalEmailUser(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	w.srv.AddUser(fakebb.User{Name: "Jane@Corp.com", Password: "janes-password-1", Write: true})
+	w.remember("janes-password-1")
+	p, err := w.h.PlanCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "Jane@Corp.com"})
+	require.NoError(t, err)
+	e, err := w.h.Create(context.Background(), p, "janes-password-1")
+	require.NoError(t, err)
+	require.Equal(t, "users/jane_corp.com", e.Server.Owner)
+	st := w.live("users/jane_corp.com")
+	require.True(t, w.gitAccepts("PRJ/repo.git", "Basic "+basic("Jane@Corp.com", st.Secret)))
+	// An unknown user is told as such, before anything is made.
+	p, err = w.h.PlanCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Kind: store.KindPersonal, Username: "nobody"})
+	require.NoError(t, err)
+	_, err = w.h.Create(context.Background(), p, "whatever-password")
+	require.ErrorIs(t, err, bbapi.ErrRefused, "a wrong password first")
+}
+
+// TestCreateWithoutKeyring: with no keyring to keep the token, create
+// asks the server for nothing; revoke revokes on the server and, unable
+// to remove the entry, at least stops serving it.
+func TestCreateWithoutKeyring(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
+	w.sec.Backend.Fail = secrets.ErrUnavailable
+	m := len(w.srv.Requests())
+	_, err := w.create(helper.CreateOptions{URL: w.repoURL("PRJ"), Username: "alice"})
+	require.ErrorIs(t, err, secrets.ErrUnavailable)
+	require.Contains(t, err.Error(), "nothing created")
+	require.Len(t, w.srv.Requests(), m, "the server was asked")
+
+	c, err := w.h.FindCreated(e.ID, false)
+	require.NoError(t, err)
+	_, _, err = w.h.Revoke(context.Background(), c, alicePassword)
+	require.ErrorContains(t, err, "no longer served")
+	require.Empty(t, w.srv.LiveServerTokens(""))
+	require.Equal(t, store.StateRejected, w.entryByID(e.ID).State)
+	w.sec.Backend.Fail = nil
+	require.Empty(t, w.bearerGet("PRJ/repo.git"))
+}
+
+// TestOriginalIDSurvivesRotations: the id create printed keeps finding
+// the entry however often it is rotated (a cron job's `rotate ID`), for
+// rotate, revoke and remove alike.
+func TestOriginalIDSurvivesRotations(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	first := w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"}).ID
+	for i := range 12 {
+		c, err := w.h.FindCreated(first, false)
+		require.NoError(t, err, "rotation %d", i)
+		_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
+		require.NoError(t, err, "rotation %d", i)
+	}
+	require.Len(t, w.srv.LiveServerTokens("users/alice"), 1)
+	ix := w.index()
+	require.Len(t, ix.Entries, 1)
+	require.LessOrEqual(t, len(ix.Entries[0].Server.Formerly), 10)
+	_, err := w.h.FindCreated("0bad1dea", false)
+	require.ErrorContains(t, err, `no such entry with id "0bad1dea"`)
+	removed, err := w.h.Remove(context.Background(), first)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+}
+
+// TestRotateInterrupted: an interrupt (a cancelled context) during the
+// grace period stops rotate with one error naming repair; the entry
+// serves the new token and repair revokes the old one.
+func TestRotateInterrupted(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	w.h.RotateGrace = time.Minute
+	e := w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
+	c, err := w.h.FindCreated(e.ID, false)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for len(w.srv.LiveServerTokens("users/alice")) < 2 || !w.replaced(e.ID) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err = w.h.Rotate(ctx, c, 0, alicePassword)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Contains(t, err.Error(), "repair")
+	require.Len(t, w.srv.LiveServerTokens("users/alice"), 2)
+	w.h.RotateGrace = time.Millisecond
+	todo, err := w.h.Unfinished()
+	require.NoError(t, err)
+	require.Len(t, todo, 1)
+	require.NoError(t, w.h.Finish(context.Background(), todo[0], alicePassword))
+	live := w.live("users/alice")
+	require.Contains(t, w.get(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git")), "password="+live.Secret+"\n")
+}
+
+// replaced reports whether the entry with this id is gone (replaced by a
+// rotation's switch), without failing the test.
+func (w *dcWorld) replaced(id string) bool {
+	ix, err := w.h.Store.Load()
+	if err != nil {
+		return false
+	}
+	_, ok := ix.Find(id)
+	return !ok
 }

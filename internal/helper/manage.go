@@ -404,6 +404,8 @@ func (h *Helper) Remove(ctx context.Context, idOrURL string) ([]store.Entry, err
 		}
 		if e, ok := ix.Find(idOrURL); ok {
 			removed = append(removed, *e)
+		} else if e, ok := lookupCreated(ix, idOrURL); ok {
+			removed = append(removed, *e) // an id a rotation replaced
 		} else {
 			sc, _, err := bitbucket.ParseUserURL(idOrURL, func(host string) bitbucket.Flavor { return flavorOf(ix, host) })
 			if err != nil {
@@ -444,9 +446,9 @@ func (h *Helper) forgetCreated(e *store.Entry) {
 	switch {
 	case s == nil:
 	case s.Unfinished():
-		h.notice("%s was made by create and its rotation was unfinished: its token %s%s stay valid on the server until they expire: revoke them in Bitbucket if nothing else uses them", e.ID, s.ID, leftovers(s))
+		h.notice("%s was made by create and its rotation was unfinished: its token %s%s stay valid on the server (until revoked, or they expire): revoke them in Bitbucket if nothing else uses them", e.ID, s.ID, leftovers(s))
 	default:
-		h.notice("%s was made by create: its token %s stays valid on the server until it expires (`revoke` ends both): revoke it in Bitbucket if nothing else uses it", e.ID, s.ID)
+		h.notice("%s was made by create: its token %s stays valid on the server (until revoked, or it expires): revoke it in Bitbucket if nothing else uses it", e.ID, s.ID)
 	}
 }
 
