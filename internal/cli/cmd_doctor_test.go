@@ -384,6 +384,7 @@ func TestDoctorTokens(t *testing.T) {
 	require.NoError(t, (&store.Store{Dir: f.dir, Secrets: f.secrets}).Update(context.Background(), func(tx *store.Tx) error {
 		e, _ := tx.Index.Find(bearer)
 		e.Expires = "2026-09-05"
+		e.RejectedFor = []string{"PRJ/other"}
 		e.Server = &store.ServerToken{ID: "1001", Name: "ci", API: "https://git.example.com", Owner: "projects/PRJ/repos/repo", By: "alice", Pending: "ci (rotated x)"}
 		tx.Index.Creating = []store.PendingCreate{{URL: "https://git.example.com/scm/PRJ", API: "https://git.example.com", Owner: "projects/PRJ", Name: "nightly", By: "bob", Started: fixedNow}}
 		tx.Changed()
@@ -392,6 +393,8 @@ func TestDoctorTokens(t *testing.T) {
 	_, lines = f.doctor()
 	l = finding(t, lines, doctor.Warn, `token `+bearer+` \(repository https://git.example.com/scm/PRJ/repo\): expires on 2026-09-05`)
 	assert.Contains(t, l, "fix: git-credential-bbtoken rotate "+bearer+" (the password of alice on stdin or at the prompt)")
+	l = finding(t, lines, doctor.Warn, `token `+bearer+` .*: withdrawn after a 401 from 1 repositor\(ies\): PRJ/other`)
+	assert.Contains(t, l, "fix: git-credential-bbtoken verify "+bearer+" (if Bitbucket refuses it everywhere, git-credential-bbtoken rotate "+bearer)
 	l = finding(t, lines, doctor.Action, `token `+bearer+` .*: a rotation of it was interrupted`)
 	assert.Contains(t, l, "fix: git-credential-bbtoken repair (the password of alice on stdin or at the prompt)")
 	l = finding(t, lines, doctor.Action, `create of "nightly" \(https://git.example.com/scm/PRJ\): a create was interrupted`)

@@ -327,6 +327,9 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 			f.Level = Warn
 			f.Message = fmt.Sprintf("withdrawn after a 401 from %d repositor(ies): %s", len(e.RejectedFor), strings.Join(e.RejectedFor, ", "))
 			f.Fix = "add a token for those repositories, or check the token's permissions there (it stays in use elsewhere)"
+			if e.Server != nil {
+				f.Fix = Command + " verify " + e.ID + " (if Bitbucket refuses it everywhere, " + rotateFix(e) + ")"
+			}
 			out = append(out, f)
 		}
 		if e.AuthType != "" && gv.ok && !gv.atLeast(2, 46, 0) {

@@ -139,11 +139,8 @@ func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
 	if p.opts.Name == "" {
 		p.opts.Name = "git-credential-bbtoken"
 	}
-	e := p.entry()
-	for _, old := range ix.Entries {
-		if SameIdentity(f, &old, &e) && old.Server != nil {
-			return nil, fmt.Errorf("%w: %s holds a token created for %s: `git-credential-bbtoken rotate %s` renews it, `revoke %s` ends it", ErrAlreadyCreated, old.ID, old.URL, old.ID, old.ID)
-		}
+	if old := createdFor(ix, p); old != nil {
+		return nil, fmt.Errorf("%w: %s holds a token created for %s: `git-credential-bbtoken rotate %s` renews it, `revoke %s` ends it", ErrAlreadyCreated, old.ID, old.URL, old.ID, old.ID)
 	}
 	p.login = loginOf(ix, f, sc)
 	if p.login == nil {
@@ -153,6 +150,18 @@ func (h *Helper) PlanCreate(o CreateOptions) (*CreatePlan, error) {
 		p.PasswordFor = o.Username
 	}
 	return p, nil
+}
+
+// createdFor is the entry a create already made for the plan's slot.
+func createdFor(ix *store.Index, p *CreatePlan) *store.Entry {
+	e := p.entry()
+	f := flavorOf(ix, p.scope.Host)
+	for i := range ix.Entries {
+		if old := &ix.Entries[i]; old.Server != nil && SameIdentity(f, old, &e) {
+			return old
+		}
+	}
+	return nil
 }
 
 // createKind decides the kind from --kind or the URL, and whose tokens
@@ -331,6 +340,12 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 	if _, _, err := h.Store.Secrets.Get(ctx, "keyring-probe", "", nil); err != nil && !errors.Is(err, secrets.ErrNotFound) {
 		return nil, fmt.Errorf("nothing created: the keyring, where the token would go: %w", err)
 	}
+	// Another create may have filled the slot while this one waited.
+	if ix, err := h.Store.Load(); err != nil {
+		return nil, err
+	} else if old := createdFor(ix, p); old != nil {
+		return nil, fmt.Errorf("%w: %s was created for %s meanwhile", ErrAlreadyCreated, old.ID, old.URL)
+	}
 	api, err := h.tokenAPI(ctx, p.base, p.login, APICredentials{Username: p.opts.Username, Password: password})
 	if err != nil {
 		return nil, err
@@ -378,8 +393,10 @@ func (h *Helper) Create(ctx context.Context, p *CreatePlan, password credential.
 		}
 		// The server may have made it, or make it yet: what is there now
 		// goes; the request stays recorded for repair to look again.
-		_ = h.revokeCreated(ctx, api, intent)
-		return nil, fmt.Errorf("%w (if the server made a token anyway, `git-credential-bbtoken repair` revokes it)", err)
+		if rerr := h.revokeCreated(ctx, api, intent); rerr != nil {
+			return nil, fmt.Errorf("%w (if the server made a token anyway, `git-credential-bbtoken repair` revokes it)", err)
+		}
+		return nil, fmt.Errorf("%w (any token it made is revoked; `git-credential-bbtoken repair` looks once more later, in case the server makes one after all)", err)
 	}
 	h.Redactor.Add(tok.Secret)
 	crashpoint.Reached(crashpoint.CreateCreated)

@@ -118,6 +118,9 @@ func (v *Verifier) Run(ctx context.Context, arg string) (Report, error) {
 				continue
 			}
 			note := "now marked rejected: git is no longer given it (create a new token and add it)"
+			if e.Server != nil {
+				note = "now marked rejected: git is no longer given it (`git-credential-bbtoken rotate " + e.ID + "` makes a new one)"
+			}
 			if e.State != store.StateRejected {
 				note = "git is given it for " + checkedRepo(pending, e.ID) + " again"
 				if old, ok := ix.Find(e.ID); ok && old.State == store.StateRejected {
