@@ -234,11 +234,15 @@ func readdFix(e store.Entry) string {
 
 // rotateFix renews a token the helper created.
 func rotateFix(e store.Entry) string {
-	who := "with the host's OAuth login"
-	if e.Server.By != "" {
-		who = "the password of " + e.Server.By + " on stdin or at the prompt"
+	return Command + " rotate " + e.ID + " (" + managedBy(e.Server.By) + ")"
+}
+
+// managedBy says whose credentials manage tokens a create made as by.
+func managedBy(by string) string {
+	if by == "" {
+		return "with the host's OAuth login"
 	}
-	return Command + " rotate " + e.ID + " (" + who + ")"
+	return "the password of " + by + " on stdin or at the prompt"
 }
 
 // expiryWindow is how early doctor warns about an expiry.
@@ -267,11 +271,7 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 		f.Subject = fmt.Sprintf("create of %q (%s)", c.Name, c.URL)
 		f.Level = Action
 		f.Message = "a create was interrupted (or is under way): the server may have made a token nothing serves"
-		who := "with the host's OAuth login"
-		if c.By != "" {
-			who = "the password of " + c.By + " on stdin or at the prompt"
-		}
-		f.Fix = Command + " repair (" + who + ")"
+		f.Fix = Command + " repair (" + managedBy(c.By) + ")"
 		out = append(out, f)
 	}
 	entries := slices.Clone(ix.Entries)
@@ -318,7 +318,7 @@ func (d *Doctor) checkTokens(ctx context.Context, ix *store.Index, gv gitVersion
 			f.Subject = entrySubject(e)
 			f.Level = Action
 			f.Message = "a rotation of it was interrupted (or is under way): a token it made may be left on the server, or the replaced one not revoked"
-			f.Fix = Command + " repair (" + strings.TrimSuffix(strings.TrimPrefix(rotateFix(e), Command+" rotate "+e.ID+" ("), ")") + ")"
+			f.Fix = Command + " repair (" + managedBy(e.Server.By) + ")"
 			out = append(out, f)
 		}
 		if len(e.RejectedFor) > 0 && e.State != store.StateRejected {

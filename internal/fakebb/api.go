@@ -127,12 +127,7 @@ func (s *Server) apiRest(path string) (string, bool) {
 	if s.flavor == Cloud {
 		return strings.CutPrefix(path, "/2.0/")
 	}
-	for _, v := range []string{"1.0", "latest"} { // the same API
-		if rest, ok := strings.CutPrefix(path, s.ctxPath+"/rest/api/"+v+"/"); ok {
-			return rest, true
-		}
-	}
-	return "", false
+	return s.dcRest(path, "api")
 }
 
 // serveAPI answers REST API requests; it reports false for other paths.

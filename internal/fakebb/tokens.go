@@ -120,8 +120,14 @@ func (s *Server) tokensRest(path string) (string, bool) {
 	if s.flavor != DataCenter {
 		return "", false
 	}
+	return s.dcRest(path, "access-tokens")
+}
+
+// dcRest cuts a Data Center REST path of api ("api", "access-tokens")
+// under its version, "latest" or "1.0" (the same API).
+func (s *Server) dcRest(path, api string) (string, bool) {
 	for _, v := range []string{"latest", "1.0"} {
-		if rest, ok := strings.CutPrefix(path, s.ctxPath+"/rest/access-tokens/"+v+"/"); ok {
+		if rest, ok := strings.CutPrefix(path, s.ctxPath+"/rest/"+api+"/"+v+"/"); ok {
 			return rest, true
 		}
 	}

@@ -796,7 +796,14 @@ func (h *Helper) Rotate(ctx context.Context, c *Created, expiryDays int, passwor
 
 // createdAPI is the token API that manages e, with its scope.
 func (h *Helper) createdAPI(ctx context.Context, e *store.Entry, password credential.Secret) (*bbapi.TokenAPI, bitbucket.Scope, error) {
-	sc, err := bitbucket.ParseScope(e.URL)
+	return h.managerAPI(ctx, e.URL, e.Server.API, e.Server.By, password)
+}
+
+// managerAPI is the token API at base for the scope scopeURL, called as
+// whoever manages the tokens there: by's password, or, when by is "", the
+// host's OAuth login.
+func (h *Helper) managerAPI(ctx context.Context, scopeURL, base, by string, password credential.Secret) (*bbapi.TokenAPI, bitbucket.Scope, error) {
+	sc, err := bitbucket.ParseScope(scopeURL)
 	if err != nil {
 		return nil, sc, err
 	}
@@ -805,10 +812,10 @@ func (h *Helper) createdAPI(ctx context.Context, e *store.Entry, password creden
 		return nil, sc, err
 	}
 	var login *store.Entry
-	if e.Server.By == "" {
+	if by == "" {
 		login = loginOf(ix, bitbucket.DataCenter, sc)
 	}
-	api, err := h.tokenAPI(ctx, e.Server.API, login, APICredentials{Username: e.Server.By, Password: password})
+	api, err := h.tokenAPI(ctx, base, login, APICredentials{Username: by, Password: password})
 	return api, sc, err
 }
 
@@ -863,14 +870,9 @@ func (h *Helper) switchTo(ctx context.Context, cur *store.Entry, pending string,
 			}
 			srv.Formerly = f
 		}
-		tx.Index.Remove(old.ID)
-		if old.InKeyring() && next.ID != old.ID {
-			if err := tx.ReleaseAfterCommit(old.ID); err != nil {
-				return err
-			}
+		if err := tx.Replace(old, next); err != nil {
+			return err
 		}
-		tx.Index.Entries = append(tx.Index.Entries, next)
-		tx.Changed()
 		out = &next
 		return nil
 	})
@@ -1086,19 +1088,7 @@ func (h *Helper) Finish(ctx context.Context, u Unfinished, password credential.S
 	}
 	defer unlock()
 	if u.create != nil {
-		sc, err := bitbucket.ParseScope(u.create.URL)
-		if err != nil {
-			return err
-		}
-		ix, err := h.Store.Load()
-		if err != nil {
-			return err
-		}
-		var login *store.Entry
-		if password == "" {
-			login = loginOf(ix, bitbucket.DataCenter, sc)
-		}
-		api, err := h.tokenAPI(ctx, u.create.API, login, APICredentials{Username: u.create.By, Password: password})
+		api, _, err := h.managerAPI(ctx, u.create.URL, u.create.API, u.create.By, password)
 		if err != nil {
 			return err
 		}

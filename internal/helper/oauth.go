@@ -267,14 +267,9 @@ func (h *Helper) refresh(ctx context.Context, e *store.Entry) (*store.Entry, sec
 		// goes (after the commit; a failed delete is left to the next
 		// write), so no crash or slow keyring loses what the server
 		// has already rotated.
-		tx.Index.Remove(cur.ID)
-		if cur.InKeyring() && next.ID != cur.ID {
-			if err := tx.ReleaseAfterCommit(cur.ID); err != nil {
-				return err
-			}
+		if err := tx.Replace(cur, next); err != nil {
+			return err
 		}
-		tx.Index.Entries = append(tx.Index.Entries, next)
-		tx.Changed()
 		out, val = &next, nv
 		return nil
 	})

@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -57,10 +54,7 @@ func (r *RepairReport) Consistent(o RepairOptions) bool {
 // secret is gone and keyring items nobody knows.
 func (s *Store) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
 	dryRun := o.DryRun
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", s.Dir, err)
-	}
-	unlock, err := lock(filepath.Join(s.Dir, LockFile), s.lockTimeout())
+	unlock, err := s.lockIn(LockFile, s.lockTimeout())
 	if err != nil {
 		return nil, err
 	}

@@ -55,10 +55,16 @@ const (
 // not the index's lock, which git's own get and store need meanwhile; a
 // killed holder's lock goes with it.
 func (s *Store) LockLifecycle(timeout time.Duration) (func(), error) {
+	return s.lockIn(LifecycleLockFile, timeout)
+}
+
+// lockIn takes the lock file name in the config directory, which it
+// creates (private) if need be.
+func (s *Store) lockIn(name string, timeout time.Duration) (func(), error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", s.Dir, err)
 	}
-	return lock(filepath.Join(s.Dir, LifecycleLockFile), timeout)
+	return lock(filepath.Join(s.Dir, name), timeout)
 }
 
 // Store combines the index file in Dir with the places that keep the
@@ -325,10 +331,7 @@ type Tx struct {
 // thus leaves at worst a state the next write (or `repair`) completes, and
 // get never serves a token for the wrong scope.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", s.Dir, err)
-	}
-	unlock, err := lock(filepath.Join(s.Dir, LockFile), s.lockTimeout())
+	unlock, err := s.lockIn(LockFile, s.lockTimeout())
 	if err != nil {
 		return err
 	}
@@ -433,10 +436,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // earlier write left hanging cannot hold up what only caches (get keeping
 // what it read from the password store).
 func (s *Store) UpdateCache(fn func(ix *Index) bool) error {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", s.Dir, err)
-	}
-	unlock, err := lock(filepath.Join(s.Dir, LockFile), s.lockTimeout())
+	unlock, err := s.lockIn(LockFile, s.lockTimeout())
 	if err != nil {
 		return err
 	}
@@ -567,6 +567,23 @@ func (tx *Tx) ReleaseAfterCommit(id string) error {
 		return err
 	}
 	tx.release = append(tx.release, id)
+	return nil
+}
+
+// Replace puts next where old was, rolling forward: a keyring secret of
+// old that next no longer names goes only after the commit
+// (ReleaseAfterCommit), so that whatever happens the index names a secret
+// that exists (for secrets the server has already replaced: an OAuth
+// refresh, a rotation).
+func (tx *Tx) Replace(old, next Entry) error {
+	tx.Index.Remove(old.ID)
+	if old.InKeyring() && next.ID != old.ID {
+		if err := tx.ReleaseAfterCommit(old.ID); err != nil {
+			return err
+		}
+	}
+	tx.Index.Entries = append(tx.Index.Entries, next)
+	tx.changed = true
 	return nil
 }
 
