@@ -59,6 +59,9 @@ func TestTokenCommandsRefuse(t *testing.T) {
 		{"create for a slot a created token holds", password + "\n", func(_, _ string) []string {
 			return []string{"create", "https://bb.example.com/scm/PRJ/third.git", "--username", "alice"}
 		}, ExitError, "rotate"},
+		{"create with a token as username", password + "\n", func(_, _ string) []string { return []string{"create", dc, "--username", repoTok} }, ExitError, "looks like a token"},
+		{"rotate with a token as argument", password + "\n", func(_, _ string) []string { return []string{"rotate", repoTok} }, ExitUsage, "looks like a token"},
+		{"revoke with a token as argument", password + "\n", func(_, _ string) []string { return []string{"revoke", "BBDC-" + strings.Repeat("x", 44)} }, ExitUsage, "looks like a token"},
 		{"rotate without argument", "", func(_, _ string) []string { return []string{"rotate"} }, ExitUsage, "usage: git-credential-bbtoken rotate ID|URL"},
 		{"rotate with bad days", "", func(_, c string) []string { return []string{"rotate", c, "--expiry-days", "-3"} }, ExitUsage, "--expiry-days"},
 		{"rotate a token added by hand", password + "\n", func(h, _ string) []string { return []string{"rotate", h} }, ExitError, "was added by hand"},

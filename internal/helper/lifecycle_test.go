@@ -509,17 +509,41 @@ func TestLifecycleWithOAuthLogin(t *testing.T) {
 func TestStoreOfRotatedOutToken(t *testing.T) { eachStore(t, testStoreOfRotatedOutToken) }
 
 func testStoreOfRotatedOutToken(t *testing.T, newFixture func(*testing.T) *fixture) {
-	w := newDCWorld(t, newFixture, fakebb.Options{})
-	w.mustCreate(helper.CreateOptions{URL: w.base, Kind: store.KindPersonal, Username: "alice"})
-	old := w.live("users/alice")
-	c, err := w.h.FindCreated(w.base, false)
-	require.NoError(t, err)
-	_, err = w.h.Rotate(context.Background(), c, 0, alicePassword)
-	require.NoError(t, err)
-	w.store(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git", "username=alice", "password="+old.Secret))
-	require.Empty(t, w.storedEntries(), "git's store kept the rotated-out token")
-	cur := w.live("users/alice")
-	require.Contains(t, w.get(q("protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git")), "password="+cur.Secret+"\n")
+	// The same token comes back as a password (Basic) or as a Bearer
+	// credential (git 2.46+, authtype).
+	cases := []struct {
+		name, owner string
+		create      helper.CreateOptions
+		stored      func(secret string) []string
+		served      string
+	}{
+		{"personal, Basic", "users/alice", helper.CreateOptions{Kind: store.KindPersonal, Username: "alice"},
+			func(sec string) []string { return []string{"username=alice", "password=" + sec} }, "password="},
+		{"repository, Bearer", "projects/PRJ/repos/repo", helper.CreateOptions{Username: "alice"},
+			func(sec string) []string {
+				return []string{"capability[]=authtype", "authtype=Bearer", "credential=" + sec}
+			}, "credential="},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newDCWorld(t, newFixture, fakebb.Options{})
+			c.create.URL = w.base
+			if c.create.Kind == "" {
+				c.create.URL = w.repoURL("PRJ/repo.git")
+			}
+			e := w.mustCreate(c.create)
+			old := w.live(c.owner)
+			found, err := w.h.FindCreated(e.ID, false)
+			require.NoError(t, err)
+			_, err = w.h.Rotate(context.Background(), found, 0, alicePassword)
+			require.NoError(t, err)
+			in := append([]string{"protocol=https", "host=" + w.host, "path=bitbucket/scm/PRJ/repo.git"}, c.stored(old.Secret)...)
+			w.store(q(in...))
+			require.Empty(t, w.storedEntries(), "git's store kept the rotated-out token")
+			cur := w.live(c.owner)
+			require.Contains(t, w.get(q("capability[]=authtype", "protocol=https", "host="+w.host, "path=bitbucket/scm/PRJ/repo.git")), c.served+cur.Secret+"\n")
+		})
+	}
 }
 
 // TestRepairWaitsForARunningRotation: repair started while a rotation is
@@ -819,4 +843,30 @@ func (w *dcWorld) replaced(id string) bool {
 	}
 	_, ok := ix.Find(id)
 	return !ok
+}
+
+// TestRepairOwnerNotFound: repair of an interrupted rotation whose
+// repository Bitbucket no longer finds under the recorded name keeps what
+// it recorded (the tokens may live on under a new name) and says what to
+// do, as revoke does.
+func TestRepairOwnerNotFound(t *testing.T) {
+	w := newDCWorld(t, newFixture, fakebb.Options{})
+	e := w.mustCreate(helper.CreateOptions{URL: w.repoURL("PRJ/repo.git"), Username: "alice"})
+	for _, state := range []func(s *store.ServerToken){
+		func(s *store.ServerToken) { s.Pending = "x (rotated 2026-08-15 0123abcd)" },
+		func(s *store.ServerToken) { s.Retire, s.RetireAfter = "100000000999", w.now },
+	} {
+		w.mutate(func(ix *store.Index) {
+			s := ix.Entries[0].Server
+			s.Owner, s.Pending, s.Retire = "projects/PRJ/repos/renamed", "", ""
+			state(s)
+		})
+		todo, err := w.h.Unfinished()
+		require.NoError(t, err)
+		require.Len(t, todo, 1)
+		err = w.h.Finish(context.Background(), todo[0], alicePassword)
+		require.ErrorIs(t, err, bbapi.ErrOwnerGone)
+		require.Contains(t, err.Error(), "if renamed, revoke token "+e.Server.ID)
+		require.True(t, w.entryByID(e.ID).Server.Unfinished(), "the record of what is left was dropped")
+	}
 }
